@@ -1,0 +1,38 @@
+# The targets people use. Everything runs from .venv, made by `make install`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install services demo test lint bench image push clean
+
+$(BIN)/flowimg: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/flowimg
+
+services:
+	bash scripts/services.sh start
+
+demo: install services
+	$(MAKE) -C examples/docker-script demo FLOWIMG=$(abspath $(BIN))/flowimg
+
+test: install services
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/python -m compileall -q builder/flowimg tests
+
+bench: install services
+	$(BIN)/python bench/run.py
+
+image: install services
+	$(BIN)/flowimg build -p examples/docker-script/flows/my_flow.py --no-push
+
+push: install services
+	$(BIN)/flowimg build -p examples/docker-script/flows/my_flow.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

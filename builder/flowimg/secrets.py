@@ -1,0 +1,71 @@
+"""Resolve a secret *name* to its value at run time; values are never stored anywhere."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from typing import Dict, Iterable, Optional
+
+from .errors import FlowimgError
+from .home import flowimg_home
+
+SECRETS_FILE = "secrets.json"
+
+
+def secrets_file() -> str:
+    return os.path.join(flowimg_home(), SECRETS_FILE)
+
+
+def _file_secrets() -> Dict[str, str]:
+    path = secrets_file()
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return {}
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise FlowimgError(
+            f"secrets file {path} is readable by others (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+        )
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except ValueError as exc:
+        raise FlowimgError(f"secrets file {path} is not valid JSON ({exc}); fix it") from None
+    if not isinstance(data, dict):
+        raise FlowimgError(f"secrets file {path} must hold a JSON object of NAME: value")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def find_secret(name: str) -> Optional[str]:
+    """The environment variable of that name first, then the secrets file."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    return _file_secrets().get(name)
+
+
+def get_secret(name: str) -> str:
+    value = find_secret(name)
+    if value is None:
+        raise FlowimgError(
+            f"secret '{name}' not found: set the environment variable {name} "
+            f"or add it to {secrets_file()} (mode 600)"
+        )
+    return value
+
+
+def secret_environment(names: Iterable[str]) -> Dict[str, str]:
+    """The secrets a run needs, as environment for that run only; names that are unset are skipped."""
+    env: Dict[str, str] = {}
+    for name in names:
+        value = find_secret(name)
+        if value is not None:
+            env[name] = value
+    return env
+
+
+def redact(text: str, values: Iterable[str]) -> str:
+    for value in values:
+        if value:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,42 @@
+"""Storage kinds, imported lazily so a flow script's `from flowimg.storage import X` stays cheap."""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict
+
+from ..errors import FlowimgError
+from .base import Storage
+
+KINDS = {
+    "Local": "local",
+    "Docker": "docker",
+    "GitHub": "github",
+    "GitLab": "gitlab",
+    "Bitbucket": "bitbucket",
+    "Git": "git",
+    "S3": "s3",
+    "GCS": "gcs",
+}
+
+__all__ = ["Storage", "from_dict", *KINDS]
+
+
+def storage_class(kind: str) -> type:
+    if kind not in KINDS:
+        raise FlowimgError(f"unknown storage kind '{kind}'; known: {', '.join(KINDS)}")
+    module = importlib.import_module(f"{__name__}.{KINDS[kind]}")
+    return getattr(module, kind)
+
+
+def from_dict(data: Dict[str, Any]) -> Storage:
+    """Rebuild a storage from `Storage.to_dict()` output (the backend's and the manifest's form)."""
+    cls = storage_class(data["kind"])
+    storage = cls(stored_as_script=data.get("stored_as_script", cls.script_only), **data.get("settings", {}))
+    storage.flows = dict(data.get("flows", {}))
+    return storage
+
+
+def __getattr__(name: str) -> Any:
+    if name in KINDS:
+        return storage_class(name)
+    raise AttributeError(name)
