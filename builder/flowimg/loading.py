@@ -21,6 +21,10 @@ PICKLE_MAGIC = b"FLOWIMG-PICKLE-1\n"
 SCRIPT_MODULE_NAME = "__flowimg_script__"
 
 
+class NoFlowFound(FlowimgError):
+    """A script ran fine but defined no flow (a helper module beside the flows, say)."""
+
+
 def _flows_in(namespace: dict) -> Dict[str, Flow]:
     flows: Dict[str, Flow] = {}
     for value in namespace.values():
@@ -70,7 +74,7 @@ def load_script(path: str, text: Optional[str] = None) -> Dict[str, Flow]:
         ) from None
     flows = _flows_in(module.__dict__)
     if not flows:
-        raise FlowimgError(f"no flow found in {path}; define one with `with Flow('name') as flow:`")
+        raise NoFlowFound(f"no flow found in {path}; define one with `with Flow('name') as flow:`")
     return flows
 
 

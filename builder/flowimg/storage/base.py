@@ -68,6 +68,10 @@ class Storage:
         """The image a run of this storage's flows must happen in, if any."""
         return None
 
+    def plan(self) -> Optional[Dict[str, Any]]:
+        """What `build` would make (image, Dockerfile, context files), for storages that build images."""
+        return None
+
     def image_requirements(self) -> List[str]:
         """Python distributions the runtime needs in an image to fetch from this storage."""
         return []

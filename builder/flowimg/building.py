@@ -1,0 +1,44 @@
+"""Build (and push) the storages of collected flows; each storage object is built once."""
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+from .collect import FoundFlow
+from .errors import FlowimgError
+from .storage.base import Storage
+
+Log = Callable[[str], None]
+
+
+def storages_of(found: List[FoundFlow], tag: Optional[str] = None) -> List[Storage]:
+    """Distinct storages in first-seen order, each holding its flows; flows with no storage are skipped."""
+    storages: List[Storage] = []
+    images = {}
+    for item in found:
+        storage = item.flow.storage
+        if storage is None:
+            continue
+        if tag is not None and hasattr(storage, "image_tag"):
+            storage.image_tag = tag
+        storage.add_flow(item.flow, item.script_path)
+        if all(storage is not s for s in storages):
+            storages.append(storage)
+    for storage in storages:
+        image = storage.run_image()
+        if image is not None and images.setdefault(image, storage) is not storage:
+            raise FlowimgError(
+                f"two different storages build image {image}; share one storage object between the flows "
+                "or give them different image_name"
+            )
+    return storages
+
+
+def build_storages(storages: List[Storage], push: bool, log: Log) -> List[str]:
+    """Build each storage; returns the images made."""
+    built: List[str] = []
+    for storage in storages:
+        storage.build(push=push, log=log)
+        image = storage.run_image()
+        if image:
+            built.append(image)
+    return built

@@ -1,0 +1,74 @@
+"""Find flows in files, folders, globs and modules; shared by build, plan and register."""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from .errors import FlowimgError
+from .flow import Flow
+from .loading import NoFlowFound, load_module, load_script
+
+
+@dataclass
+class FoundFlow:
+    flow: Flow
+    source: str                 # what the user named, for messages
+    script_path: Optional[str]  # the local script, when the flow came from one
+
+
+def expand_paths(paths: Iterable[str]) -> List[str]:
+    """Files as given, folders as their *.py files (sorted), globs expanded; a miss is an error."""
+    scripts: List[str] = []
+    for given in paths:
+        if os.path.isdir(given):
+            found = sorted(glob.glob(os.path.join(given, "**", "*.py"), recursive=True))
+        elif os.path.isfile(given):
+            found = [given]
+        else:
+            found = sorted(p for p in glob.glob(given, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise FlowimgError(f"path '{given}' does not exist; give a flow file, a folder or a glob")
+        scripts += [p for p in found if p not in scripts]
+    return scripts
+
+
+def collect(paths: Iterable[str] = (), modules: Iterable[str] = (), names: Iterable[str] = (),
+            ) -> Tuple[List[FoundFlow], Dict[str, str]]:
+    """Flows found, and per source the error that kept it from loading."""
+    found: List[FoundFlow] = []
+    errors: Dict[str, str] = {}
+    paths = list(paths)
+    named = {p for p in paths if os.path.isfile(p)}
+    for script in expand_paths(paths):
+        try:
+            flows = load_script(script)
+        except NoFlowFound:
+            if script in named:
+                errors[script] = f"no flow found in {script}; define one with `with Flow('name') as flow:`"
+            continue
+        except FlowimgError as exc:
+            errors[script] = str(exc)
+            continue
+        found += [FoundFlow(f, script, os.path.abspath(script)) for f in flows.values()]
+    for module in modules:
+        try:
+            flows = load_module(module)
+        except FlowimgError as exc:
+            errors[module] = str(exc)
+            continue
+        found += [FoundFlow(f, module, None) for f in flows.values()]
+    wanted = list(names)
+    if wanted:
+        missing = [n for n in wanted if n not in {f.flow.name for f in found}]
+        if missing and not errors:
+            raise FlowimgError(
+                f"no flow named {', '.join(repr(n) for n in missing)}; found: "
+                f"{', '.join(sorted({f.flow.name for f in found})) or 'none'}"
+            )
+        found = [f for f in found if f.flow.name in wanted]
+    if not found and not errors:
+        raise FlowimgError("no flows found in the given paths; define one with `with Flow('name') as flow:`")
+    return found, errors
+

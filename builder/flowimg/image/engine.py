@@ -1,0 +1,207 @@
+"""The Docker engine through docker-py: build, push, run, inspect. Errors in streams become FlowimgError."""
+from __future__ import annotations
+
+import io
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+from ..errors import FlowimgError
+
+Log = Callable[[str], None]
+TAIL_LINES = 8
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    output: str
+
+
+def _engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+class Engine:
+    """One connection to the engine; created only when a command needs it, so imports stay cheap."""
+
+    _shared: Optional["Engine"] = None
+
+    @classmethod
+    def shared(cls) -> "Engine":
+        """The process's engine, so a login done once serves every later push."""
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
+
+    def __init__(self, client: Any = None) -> None:
+        if client is None:
+            import docker
+
+            try:
+                client = docker.from_env(timeout=600)
+                client.ping()
+            except Exception as exc:
+                reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise FlowimgError(
+                    f"no Docker engine answers at {_engine_address()} ({reason}); start Docker "
+                    "(`make services` here) or set DOCKER_HOST"
+                ) from None
+        self.client = client
+        self.api = client.api
+
+    def build(self, context: bytes, tag: str, log: Log,
+              network_mode: str = "none", **kwargs: Any) -> str:
+        """Stream the build log; on an error report the failing step's last lines, leave no containers."""
+        import docker.errors
+
+        tail: deque = deque(maxlen=TAIL_LINES)
+        step = ""
+        image_id: Optional[str] = None
+        try:
+            stream = self.api.build(
+                fileobj=io.BytesIO(context), custom_context=True, encoding="gzip", tag=tag,
+                rm=True, forcerm=True, decode=True, network_mode=network_mode, **kwargs,
+            )
+            for chunk in stream:
+                if "error" in chunk or "errorDetail" in chunk:
+                    message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error", "")
+                    lines = " | ".join(line for line in tail if line)
+                    raise FlowimgError(
+                        f"image build failed at {step or 'the first step'}: {message.strip()}"
+                        + (f" (last output: {lines})" if lines else "")
+                    )
+                text = chunk.get("stream", "")
+                for line in text.splitlines():
+                    if line.startswith("Step "):
+                        step = line.strip()
+                        tail.clear()
+                    elif line.strip():
+                        tail.append(line.strip()[:200])
+                    if line.strip():
+                        log(line.rstrip() if len(line) <= 160 else line[:157].rstrip() + "...")
+                aux = chunk.get("aux") or {}
+                image_id = aux.get("ID", image_id)
+        except docker.errors.APIError as exc:
+            raise FlowimgError(f"the engine refused the build: {exc.explanation or exc}") from None
+        if image_id is None:
+            image_id = self.client.images.get(tag).id
+        return image_id
+
+    def push(self, reference: str, log: Log) -> str:
+        """Push with progress; docker-py does not raise errors inside the stream, so look for them."""
+        import docker.errors
+
+        repository, tag = reference.rsplit(":", 1)
+        digest = ""
+        last_status: Dict[str, str] = {}
+        try:
+            for chunk in self.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk or "errorDetail" in chunk:
+                    message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error", "")
+                    raise FlowimgError(
+                        f"push of {reference} failed: {message.strip()}; check that the registry is up "
+                        "and accepts you (flowimg build --registry-username ... --password-stdin)"
+                    )
+                status = chunk.get("status", "")
+                layer = chunk.get("id", "")
+                if status and last_status.get(layer) != status and "progress" not in chunk:
+                    last_status[layer] = status
+                    log(f"{layer}: {status}" if layer else status)
+                digest = (chunk.get("aux") or {}).get("Digest", digest)
+        except docker.errors.APIError as exc:
+            raise FlowimgError(f"push of {reference} failed: {exc.explanation or exc}") from None
+        return digest
+
+    def login(self, registry: str, username: str, password: str) -> None:
+        """Kept in this client only: nothing is written to the Docker config."""
+        import docker.errors
+
+        try:
+            self.client.login(username=username, password=password, registry=registry, reauth=True)
+        except docker.errors.APIError as exc:
+            reason = str(exc.explanation or exc).replace(password, "***")
+            raise FlowimgError(f"login to {registry} as {username} failed: {reason}") from None
+
+    def image_exists(self, reference: str) -> bool:
+        import docker.errors
+
+        try:
+            self.client.images.get(reference)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def image_id(self, reference: str) -> Optional[str]:
+        import docker.errors
+
+        try:
+            return self.client.images.get(reference).id
+        except docker.errors.ImageNotFound:
+            return None
+
+    def pull(self, reference: str) -> None:
+        import docker.errors
+
+        repository, tag = reference.rsplit(":", 1)
+        try:
+            self.client.images.pull(repository, tag=tag)
+        except docker.errors.APIError as exc:
+            raise FlowimgError(
+                f"image {reference} is not here and cannot be pulled: {exc.explanation or exc}; "
+                "build it with `flowimg build`"
+            ) from None
+
+    def labels(self, reference: str) -> Dict[str, str]:
+        import docker.errors
+
+        try:
+            image = self.client.images.get(reference)
+        except docker.errors.ImageNotFound:
+            self.pull(reference)
+            image = self.client.images.get(reference)
+        return dict(image.attrs.get("Config", {}).get("Labels") or {})
+
+    def remove_image(self, image_id: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.images.remove(image_id, force=True, noprune=False)
+        except docker.errors.APIError:
+            pass
+
+    def run(self, image: str, command: List[str], log: Log, environment: Optional[Dict[str, str]] = None,
+            network_mode: str = "none", user: Optional[str] = None, volumes: Optional[Dict[str, Any]] = None,
+            redact: Iterable[str] = ()) -> RunResult:
+        """Run to completion, stream its output, and always remove the container."""
+        import docker.errors
+
+        secrets = [v for v in redact if v]
+        container = None
+        try:
+            container = self.client.containers.create(
+                image, command=command, environment=environment or {}, network_mode=network_mode,
+                user=user, volumes=volumes or {}, detach=True,
+            )
+            container.start()
+            output: List[str] = []
+            for raw in container.logs(stream=True, follow=True):
+                line = raw.decode("utf-8", "replace")
+                for secret in secrets:
+                    line = line.replace(secret, "***")
+                output.append(line)
+                log(line.rstrip("\n"))
+            exit_code = container.wait().get("StatusCode", 1)
+            return RunResult(exit_code=exit_code, output="".join(output))
+        except docker.errors.ImageNotFound:
+            raise FlowimgError(f"image {image} not found; build it with `flowimg build`") from None
+        except docker.errors.APIError as exc:
+            raise FlowimgError(f"the engine could not run {image}: {exc.explanation or exc}") from None
+        finally:
+            if container is not None:
+                try:
+                    container.remove(force=True)
+                except docker.errors.APIError:
+                    pass
+

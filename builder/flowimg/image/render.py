@@ -1,0 +1,48 @@
+"""Spec -> Dockerfile text. Pure: the same spec always renders the same text."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..errors import FlowimgError
+from .spec import ImageSpec
+
+
+def templates_dir() -> str:
+    """Where Dockerfile.j2 is: inside the wheel, or templates/ in a source checkout."""
+    from importlib.resources import files
+
+    return str(files("flowimg.templates"))
+
+
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
+    """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks."""
+    import jinja2
+
+    env = _environment()
+    try:
+        tmpl = env.from_string(template) if template else env.get_template("Dockerfile.j2")
+        text = tmpl.render(
+            base_image=spec.base_image,
+            user_dockerfile=spec.user_dockerfile,
+            env_vars=spec.env_vars,
+            python_dependencies=spec.python_dependencies,
+            wheelhouse=spec.wheelhouse,
+            extra_commands=spec.extra_commands,
+            labels=sorted(spec.labels.items()),
+        )
+    except jinja2.TemplateError as exc:
+        raise FlowimgError(f"cannot render the Dockerfile template: {exc}; fix the template") from None
+    lines = [line.rstrip() for line in text.splitlines()]
+    squeezed = [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
+    return "\n".join(squeezed).strip() + "\n"

@@ -1,0 +1,138 @@
+"""The in-image entrypoint: run a flow named in the manifest, or check that every flow loads.
+
+Standard library only (plus whatever the flow's storage needs to fetch), Python 3.8+, and nothing
+imported that a run does not use, so a container starts fast on any Python base image.
+
+    IMAGE [FLOW] [--param k=v ...] [--params-json J] [--expect-structure-json J] [--storage-json J]
+    IMAGE --check      load every flow in the manifest and compare its structure
+    IMAGE --list       print the flows the image holds
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+from .errors import FlowimgError
+from .flow import describe_structure_change, structure_hash
+from .manifest import MANIFEST_PATH, flow_from_manifest, loads
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def read_manifest(path: str = MANIFEST_PATH) -> Optional[Dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return loads(fh.read(), path)
+    except FileNotFoundError:
+        return None
+
+
+def parse_params(pairs: List[str]) -> Dict[str, Any]:
+    """k=v pairs; a value that is JSON (numbers, lists, true) is decoded, anything else stays a string."""
+    params: Dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FlowimgError(f"bad parameter '{pair}': write it as name=value")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def check_structure(flow: Any, expected: Dict[str, Any], register_hint: str) -> None:
+    if flow.structure_hash() == structure_hash(expected):
+        return
+    changes = describe_structure_change(expected, flow.structure())
+    raise FlowimgError(
+        f"flow '{flow.name}' changed structure since it was registered ({'; '.join(changes)}); "
+        f"re-register it: {register_hint}"
+    )
+
+
+def load(name: str, storage_data: Optional[Dict[str, Any]], manifest: Optional[Dict[str, Any]]) -> Any:
+    from .storage import from_dict
+
+    if storage_data is None:
+        if manifest is None:
+            raise FlowimgError(f"this image has no flowimg manifest at {MANIFEST_PATH}; build it with flowimg build")
+        storage_data = flow_from_manifest(manifest, name, "this image")["storage"]
+    return from_dict(storage_data).get_flow(name, log=_log)
+
+
+def check_all(manifest: Optional[Dict[str, Any]]) -> int:
+    if manifest is None:
+        raise FlowimgError(f"this image has no flowimg manifest at {MANIFEST_PATH}; build it with flowimg build")
+    failures = 0
+    for name, entry in sorted(manifest["flows"].items()):
+        try:
+            flow = load(name, None, manifest)
+            check_structure(flow, entry["structure"], "rebuild the image")
+            print(f"ok: flow '{name}' loads from {entry['path']}")
+        except FlowimgError as exc:
+            failures += 1
+            print(f"failed: flow '{name}' from {entry['path']}: {exc}")
+    return 1 if failures else 0
+
+
+def _take(args: List[str], flag: str) -> Optional[str]:
+    if flag in args:
+        at = args.index(flag)
+        if at + 1 >= len(args):
+            raise FlowimgError(f"{flag} needs a value")
+        value = args[at + 1]
+        del args[at:at + 2]
+        return value
+    return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        manifest = read_manifest(os.environ.get("FLOWIMG_MANIFEST", MANIFEST_PATH))
+        if args[:1] == ["--check"]:
+            return check_all(manifest)
+        if args[:1] == ["--list"]:
+            for name in sorted((manifest or {}).get("flows", {})):
+                print(name)
+            return 0
+        storage_json = _take(args, "--storage-json")
+        expected_json = _take(args, "--expect-structure-json")
+        hint = _take(args, "--register-hint") or "flowimg register -p <flow script>"
+        params = json.loads(_take(args, "--params-json") or "{}")
+        pairs = []
+        while "--param" in args:
+            pairs.append(_take(args, "--param"))
+        params.update(parse_params(pairs))
+        if len(args) > 1 or any(a.startswith("-") for a in args):
+            raise FlowimgError(f"unexpected arguments {' '.join(args)}; usage: IMAGE [FLOW] [--param k=v]")
+        known = sorted((manifest or {}).get("flows", {}))
+        if args:
+            name = args[0]
+        elif len(known) == 1:
+            name = known[0]
+        else:
+            raise FlowimgError(f"name the flow to run; this image holds: {', '.join(known) or 'none'}")
+        storage_data = json.loads(storage_json) if storage_json else None
+        flow = load(name, storage_data, manifest)
+        if expected_json:
+            check_structure(flow, json.loads(expected_json), hint)
+        elif manifest is not None and storage_data is None:
+            check_structure(flow, flow_from_manifest(manifest, name, "this image")["structure"], "rebuild the image")
+        _log(f"Running flow '{name}'")
+        flow.run(params, log=_log)
+        _log(f"Flow '{name}': Success")
+        return 0
+    except FlowimgError as exc:
+        _log(f"Error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
