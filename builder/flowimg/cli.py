@@ -109,6 +109,128 @@ def inspect(image: str = typer.Argument(..., help="Image reference, e.g. localho
     typer.echo(json.dumps(loads(labels[MANIFEST_LABEL], image), indent=2, sort_keys=True))
 
 
+BackendOpt = typer.Option(None, "--backend", envvar="FLOWIMG_BACKEND",
+                          help="Registry database: a postgresql:// URL (default: SQLite under FLOWIMG_HOME).")
+ProjectOpt = typer.Option(..., "--project", help="Project the flows belong to.")
+
+
+def _backend(url: Optional[str]):
+    from .backend import open_backend
+
+    return open_backend(url)
+
+
+@app.command()
+def register(path: List[str] = PathOpt,
+             module: List[str] = typer.Option([], "--module", "-m", help="A module holding flows. Repeatable."),
+             project: str = ProjectOpt, name: List[str] = NameOpt,
+             label: List[str] = typer.Option([], "--label", "-l", help="Label the versions. Repeatable."),
+             force: bool = typer.Option(False, "--force", help="Register a new version even if nothing changed."),
+             pin: bool = typer.Option(False, "--pin", help="Record the commit a git ref points at; runs fetch exactly it."),
+             push: bool = typer.Option(True, "--push/--no-push", help="Push Docker storage images."),
+             as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+             watch: bool = typer.Option(False, "--watch", help="Re-register changed files until interrupted."),
+             backend: Optional[str] = BackendOpt) -> None:
+    """Register flows (files, folders, globs, modules) with a project; unchanged flows are skipped."""
+    from .collect import collect
+    from .registration import outcomes_json
+    from .registration import register as register_flows
+
+    if not path and not module:
+        raise FlowimgError("say where the flows are: -p FILE|DIR|GLOB or -m MODULE")
+    if not project.strip():
+        raise FlowimgError("--project needs a name")
+    log = _err if as_json else typer.echo
+    with _backend(backend) as db:
+        def once() -> bool:
+            found, errors = collect(path, module, name)
+            outcomes = register_flows(db, project, found, errors, labels=label, force=force, pin=pin,
+                                      push=push, log=log)
+            if as_json:
+                typer.echo(outcomes_json(outcomes))
+            return all(o.status != "error" for o in outcomes)
+
+        ok = once()
+        if watch:
+            from .watching import watch_paths
+
+            watch_paths(path, once, log=log)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(flow: str = typer.Argument(..., help="Name of the registered flow."), project: str = ProjectOpt,
+        version: Optional[int] = typer.Option(None, "--version", help="Run this version (default: the latest)."),
+        param: List[str] = typer.Option([], "--param", help="A parameter as name=value (JSON values decoded). Repeatable."),
+        image: Optional[str] = typer.Option(None, "--image", help="Run inside this image; the runtime fetches the flow there."),
+        network: str = typer.Option("none", "--network", help="Container network for image runs: none or host."),
+        backend: Optional[str] = BackendOpt) -> None:
+    """Run a registered flow from its storage; refuses if its structure changed since registration."""
+    from .running import run_registered
+    from .runtime import parse_params
+
+    if network not in ("none", "host"):
+        raise FlowimgError(f"--network {network} is not allowed; use none or host")
+    parameters = parse_params(param)
+    with _backend(backend) as db:
+        code = run_registered(db, project, flow, version=version, parameters=parameters, image=image,
+                              network=network, log=_err)
+    if code:
+        raise typer.Exit(code)
+
+
+def _version_row(v) -> str:
+    from .storage import from_dict
+
+    storage = from_dict(v.storage)
+    return (f"{v.project}/{v.name}  version {v.version}  id {v.id}  {storage.describe()}"
+            f"  registered {v.registered_at}")
+
+
+@flows_app.command("list")
+def flows_list(project: Optional[str] = typer.Option(None, "--project", help="Only this project."),
+               backend: Optional[str] = BackendOpt) -> None:
+    """The latest version of every registered flow."""
+    with _backend(backend) as db:
+        if project is not None and not db.project_exists(project):
+            raise FlowimgError(f"no project '{project}'; known: {', '.join(db.list_projects()) or 'none'}")
+        rows = db.list_flows(project)
+    if not rows:
+        typer.echo("No flows registered.")
+    for v in rows:
+        typer.echo(_version_row(v))
+
+
+@flows_app.command("show")
+def flows_show(flow: str = typer.Argument(..., help="Flow name."), project: str = ProjectOpt,
+               backend: Optional[str] = BackendOpt) -> None:
+    """Every version of one flow, with IDs, storage, labels and parameters."""
+    with _backend(backend) as db:
+        db.get(project, flow)
+        versions = db.versions(project, flow)
+    for v in versions:
+        typer.echo(_version_row(v))
+        typer.echo(f"  structure {v.structure_hash[:12]}  labels {', '.join(v.labels) or '-'}"
+                   f"  parameters {json.dumps(v.parameters, sort_keys=True)}")
+
+
+@project_app.command("list")
+def project_list(backend: Optional[str] = BackendOpt) -> None:
+    """All projects."""
+    with _backend(backend) as db:
+        for name in db.list_projects():
+            typer.echo(name)
+
+
+@project_app.command("create")
+def project_create(name: str = typer.Argument(..., help="Project name."), backend: Optional[str] = BackendOpt) -> None:
+    """Create a project (register creates one on first use too)."""
+    with _backend(backend) as db:
+        created = db.create_project(name)
+    typer.echo(f"Created project '{name}'." if created else f"Project '{name}' already exists.")
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -70,5 +70,18 @@ def collect(paths: Iterable[str] = (), modules: Iterable[str] = (), names: Itera
         found = [f for f in found if f.flow.name in wanted]
     if not found and not errors:
         raise FlowimgError("no flows found in the given paths; define one with `with Flow('name') as flow:`")
+    _refuse_duplicates(found)
     return found, errors
+
+
+def _refuse_duplicates(found: List[FoundFlow]) -> None:
+    """Two sources defining one flow name would overwrite each other; refuse before doing anything."""
+    first: Dict[str, str] = {}
+    for item in found:
+        seen = first.setdefault(item.flow.name, item.source)
+        if seen != item.source:
+            raise FlowimgError(
+                f"two flows are named '{item.flow.name}' ({seen} and {item.source}); rename one, "
+                "or register them with -n to pick one"
+            )
 

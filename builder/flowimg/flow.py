@@ -210,28 +210,22 @@ def structure_hash(structure: Dict[str, Any]) -> str:
 
 def describe_structure_change(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     """Human words for what differs between two structures, for the 'please re-register' error."""
-    old_names = [t["name"] for t in old["tasks"]]
-    new_names = [t["name"] for t in new["tasks"]]
-    added = [n for n in new_names if n not in old_names]
-    removed = [n for n in old_names if n not in new_names]
+    old_slugs = [t["slug"] for t in old["tasks"]]
+    new_slugs = [t["slug"] for t in new["tasks"]]
+    added = [s for s in new_slugs if s not in old_slugs]
+    removed = [s for s in old_slugs if s not in new_slugs]
     changes: List[str] = []
-    if len(added) == len(removed) and len(added) == 1 and len(old_names) == len(new_names):
+    if len(added) == 1 and len(removed) == 1 and len(old_slugs) == len(new_slugs):
         changes.append(f"task renamed: '{removed[0]}' -> '{added[0]}'")
     else:
-        changes += [f"task added: '{n}'" for n in dict.fromkeys(added)]
-        changes += [f"task removed: '{n}'" for n in dict.fromkeys(removed)]
-    if not changes and old_names != new_names:
-        if sorted(old_names) == sorted(new_names):
-            changes.append("tasks reordered")
-        else:
-            changes.append("task calls added or removed")
+        changes += [f"task added: '{s}'" for s in added]
+        changes += [f"task removed: '{s}'" for s in removed]
+    if not changes and old_slugs != new_slugs:
+        changes.append("tasks reordered: " + ", ".join(new_slugs))
     old_edges = {tuple(e) for e in old["edges"]}
     new_edges = {tuple(e) for e in new["edges"]}
-    if not changes and old_edges != new_edges:
-        for e in sorted(new_edges - old_edges):
-            changes.append(f"edge added: {e[0]} -> {e[1]}")
-        for e in sorted(old_edges - new_edges):
-            changes.append(f"edge removed: {e[0]} -> {e[1]}")
+    changes += [f"edge added: {e[0]} -> {e[1]}" for e in sorted(new_edges - old_edges)]
+    changes += [f"edge removed: {e[0]} -> {e[1]}" for e in sorted(old_edges - new_edges)]
     if not changes and old != new:
         changes.append("task kinds changed")
     return changes

@@ -153,15 +153,14 @@ class Engine:
                 "build it with `flowimg build`"
             ) from None
 
-    def labels(self, reference: str) -> Dict[str, str]:
-        import docker.errors
-
-        try:
-            image = self.client.images.get(reference)
-        except docker.errors.ImageNotFound:
+    def ensure(self, reference: str) -> None:
+        """Pull only when missing, like `docker run --pull missing`, so a local rebuild is never replaced."""
+        if not self.image_exists(reference):
             self.pull(reference)
-            image = self.client.images.get(reference)
-        return dict(image.attrs.get("Config", {}).get("Labels") or {})
+
+    def labels(self, reference: str) -> Dict[str, str]:
+        self.ensure(reference)
+        return dict(self.client.images.get(reference).attrs.get("Config", {}).get("Labels") or {})
 
     def remove_image(self, image_id: str) -> None:
         import docker.errors
@@ -173,7 +172,7 @@ class Engine:
 
     def run(self, image: str, command: List[str], log: Log, environment: Optional[Dict[str, str]] = None,
             network_mode: str = "none", user: Optional[str] = None, volumes: Optional[Dict[str, Any]] = None,
-            redact: Iterable[str] = ()) -> RunResult:
+            entrypoint: Optional[List[str]] = None, redact: Iterable[str] = ()) -> RunResult:
         """Run to completion, stream its output, and always remove the container."""
         import docker.errors
 
@@ -182,7 +181,7 @@ class Engine:
         try:
             container = self.client.containers.create(
                 image, command=command, environment=environment or {}, network_mode=network_mode,
-                user=user, volumes=volumes or {}, detach=True,
+                user=user, volumes=volumes or {}, entrypoint=entrypoint, detach=True,
             )
             container.start()
             output: List[str] = []

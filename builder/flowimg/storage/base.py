@@ -35,11 +35,7 @@ class Storage:
         self._flow_objects: Dict[str, Flow] = {}
 
     def add_flow(self, flow: Flow, script_path: Optional[str] = None) -> str:
-        """Record the flow; `script_path` is the local file it came from, when known."""
-        if flow.name in self.flows and self._flow_objects.get(flow.name) is not flow:
-            raise FlowimgError(
-                f"{self.kind} storage already holds a flow named '{flow.name}'; give one of them another name"
-            )
+        """Record the flow (a later flow of the same name replaces it); `script_path` is its local file."""
         location = self.location_for(flow, script_path)
         self.flows[flow.name] = location
         self._flow_objects[flow.name] = flow

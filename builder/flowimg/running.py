@@ -1,0 +1,69 @@
+"""`flowimg run`: fetch a registered flow from its storage, check its structure, run it here or in an image."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from typing import Any, Callable, Dict, List, Optional
+
+from .backend.base import Backend, FlowVersion
+from .errors import FlowimgError
+from .runtime import check_structure
+from .secrets import get_secret
+from .storage import from_dict
+
+Log = Callable[[str], None]
+RUNTIME_LIB = "/opt/flowimg/lib"
+
+
+def register_hint(version: FlowVersion) -> str:
+    return f"flowimg register -p <script defining '{version.name}'> --project {shlex.quote(version.project)}"
+
+
+def run_registered(backend: Backend, project: str, name: str, *, version: Optional[int] = None,
+                   parameters: Optional[Dict[str, Any]] = None, image: Optional[str] = None,
+                   network: str = "none", log: Log = print) -> int:
+    """Exit code of the run: 0 when every task finished."""
+    registered = backend.get(project, name, version)
+    storage = from_dict(registered.storage)
+    secrets = {n: get_secret(n) for n in storage.secret_names()}
+    run_image = image or storage.run_image()
+    log(f"Running '{name}' version {registered.version} ({registered.id}) from {storage.describe()}")
+    if run_image is None:
+        flow = storage.get_flow(name, log=log)
+        check_structure(flow, registered.structure, register_hint(registered))
+        flow.run(parameters or {}, log=log)
+        log(f"Flow '{name}': Success")
+        return 0
+    return _run_in_image(run_image, registered, parameters or {}, secrets, network,
+                         pass_storage=image is not None, log=log)
+
+
+def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any], secrets: Dict[str, str],
+                  network: str, pass_storage: bool, log: Log) -> int:
+    """Secrets go in as environment of this one container, never into the image or its logs."""
+    from .image.engine import Engine
+    from .manifest import MANIFEST_LABEL
+
+    engine = Engine.shared()
+    engine.ensure(image)
+    command: List[str] = [
+        registered.name,
+        "--expect-structure-json", json.dumps(registered.structure, sort_keys=True),
+        "--params-json", json.dumps(parameters),
+        "--register-hint", register_hint(registered),
+    ]
+    if pass_storage:
+        command += ["--storage-json", json.dumps(registered.storage, sort_keys=True)]
+    entrypoint = volumes = None
+    environment = dict(secrets)
+    if MANIFEST_LABEL not in engine.labels(image):
+        # Not built by flowimg: lend it this flowimg, read-only, for the one run.
+        import flowimg
+
+        volumes = {os.path.dirname(os.path.dirname(flowimg.__file__)): {"bind": RUNTIME_LIB, "mode": "ro"}}
+        entrypoint = ["python3", "-m", "flowimg.runtime"]
+        environment["PYTHONPATH"] = RUNTIME_LIB
+    result = engine.run(image, command, log=log, environment=environment, network_mode=network,
+                        volumes=volumes, entrypoint=entrypoint, redact=secrets.values())
+    return 0 if result.exit_code == 0 else 1

@@ -1,0 +1,39 @@
+"""`register --watch`: poll the flow files and re-register when one changes, until interrupted."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Dict, Iterable, Optional
+
+from .collect import expand_paths
+
+Log = Callable[[str], None]
+
+
+def _mtimes(paths: Iterable[str]) -> Dict[str, float]:
+    stamps: Dict[str, float] = {}
+    for script in expand_paths(paths):
+        try:
+            stamps[script] = os.stat(script).st_mtime_ns
+        except FileNotFoundError:
+            continue
+    return stamps
+
+
+def watch_paths(paths: Iterable[str], register_again: Callable[[], bool], log: Log,
+                interval: float = 1.0, rounds: Optional[int] = None) -> None:
+    """`rounds` bounds the loop for tests; users stop it with Ctrl-C."""
+    paths = list(paths)
+    seen = _mtimes(paths)
+    log(f"Watching {len(seen)} file(s) for changes; Ctrl-C to stop.")
+    done = 0
+    try:
+        while rounds is None or done < rounds:
+            time.sleep(interval)
+            done += 1
+            now = _mtimes(paths)
+            if now != seen:
+                seen = now
+                register_again()
+    except KeyboardInterrupt:
+        log("Stopped watching.")
