@@ -1,0 +1,60 @@
+"""Run the real `flowimg` console script as a user would, and write flow files for tests."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+FLOWIMG = str(Path(sys.executable).with_name("flowimg"))
+
+SEED_FLOW = '''
+from flowimg import task, Flow
+{imports}
+
+@task
+def get_data():
+    return [1, 2, 3, 4, 5]
+
+@task
+def print_data(data):
+    print({printed})
+
+with Flow("{name}") as flow:
+    data = get_data()
+    print_data(data)
+{storage}
+'''
+
+
+def seed_flow(name: str = "example", printed: str = "data", imports: str = "", storage: str = "") -> str:
+    return SEED_FLOW.format(name=name, printed=printed, imports=imports, storage=textwrap.dedent(storage))
+
+
+class Cli:
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def __call__(self, *args: str, ok: bool = True, env: dict = None, stdin: str = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([FLOWIMG, *args], cwd=self.cwd, capture_output=True, text=True,
+                                env={**os.environ, **(env or {})}, input=stdin, timeout=600)
+        if ok and result.returncode != 0:
+            raise AssertionError(f"flowimg {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+@pytest.fixture
+def cli(tmp_path):
+    return Cli(tmp_path)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """Bad input gives exit != 0 and exactly one error line, with no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return errors[0]

@@ -1,0 +1,133 @@
+"""Render, build context and manifest: pure functions, checked without an engine."""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import pytest
+
+from cli_helpers import seed_flow
+from flowimg import FlowimgError
+from flowimg.image.context import build_context
+from flowimg.image.render import render_dockerfile
+from flowimg.image.spec import ImageSpec, check_files, check_repository, check_tag
+from flowimg.loading import load_script
+from flowimg.manifest import MANIFEST_LABEL, build_manifest, dumps, loads
+from flowimg.storage import Docker
+
+
+def docker_storage(tmp_path, **kwargs):
+    script = tmp_path / "my_flow.py"
+    script.write_text(seed_flow())
+    storage = Docker(path="/opt/flows/my_flow.py", files={str(script): "/opt/flows/my_flow.py"},
+                     stored_as_script=True, registry_url="localhost:5000", base_image="base:1", **kwargs)
+    storage.add_flow(load_script(str(script))["example"], str(script))
+    return storage, script
+
+
+def test_dockerfile_puts_dependencies_before_code_and_code_last(tmp_path):
+    storage, _ = docker_storage(tmp_path, python_dependencies=["tinydep==1.0"], wheelhouse=str(tmp_path))
+    _, dockerfile, _ = storage.render()
+    lines = [l for l in dockerfile.splitlines() if l and not l.startswith(" ")]
+    assert lines[0] == "FROM base:1"
+    order = [next(i for i, l in enumerate(lines) if l.startswith(p)) for p in ("RUN python3 -m pip", "COPY flowimg/lib", "COPY code/ /", "LABEL")]
+    assert order == sorted(order)
+    assert "--no-index --find-links /opt/flowimg/wheelhouse \"tinydep==1.0\"" in dockerfile
+
+
+def test_user_template_overrides_a_block(tmp_path):
+    template = tmp_path / "Dockerfile.j2"
+    template.write_text('{% extends "Dockerfile.j2" %}{% block extra_commands %}RUN echo custom{% endblock %}')
+    storage, _ = docker_storage(tmp_path, dockerfile=str(template))
+    _, dockerfile, _ = storage.render()
+    assert "RUN echo custom" in dockerfile and "COPY code/ /" in dockerfile
+
+
+def test_plain_user_dockerfile_becomes_the_base(tmp_path):
+    user = tmp_path / "Dockerfile"
+    user.write_text("FROM mybase:2\nRUN echo hi\n")
+    storage, _ = docker_storage(tmp_path, dockerfile=str(user))
+    _, dockerfile, _ = storage.render()
+    assert dockerfile.startswith("FROM mybase:2\nRUN echo hi")
+
+
+def test_context_is_deterministic_and_normalised(tmp_path):
+    storage, script = docker_storage(tmp_path)
+    first = storage.render()[2]
+    os.utime(script, (1, 1))
+    second = storage.render()[2]
+    assert first.data == second.data and first.digest == second.digest
+    with tarfile.open(fileobj=io.BytesIO(first.data), mode="r:gz") as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == sorted(m.name for m in members)
+    assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, 315532800)}
+    assert "code/opt/flows/my_flow.py" in first.names and "code/opt/flowimg/manifest.json" in first.names
+    assert any(n.endswith("flowimg/runtime.py") for n in first.names)
+
+
+def test_a_task_edit_changes_only_the_code(tmp_path):
+    storage, script = docker_storage(tmp_path)
+    spec_before, _, before = storage.render()
+    script.write_text(seed_flow(printed="'edited', data"))
+    spec_after, _, after = storage.render()
+    assert before.digest != after.digest
+    m_before, m_after = loads(spec_before.manifest_text, "a"), loads(spec_after.manifest_text, "b")
+    assert m_before["flows"]["example"]["structure_hash"] == m_after["flows"]["example"]["structure_hash"]
+    assert m_before["flows"]["example"]["script_sha256"] != m_after["flows"]["example"]["script_sha256"]
+
+
+def test_manifest_records_what_the_runtime_needs(tmp_path):
+    storage, _ = docker_storage(tmp_path)
+    spec = storage.image_spec()
+    manifest = loads(spec.labels[MANIFEST_LABEL], "label")
+    entry = manifest["flows"]["example"]
+    assert manifest["schema_version"] == 1 and manifest["flowimg_version"] and manifest["python_version"]
+    assert entry["path"] == "/opt/flows/my_flow.py" and entry["stored_as_script"] is True
+    assert entry["storage_kind"] == "Docker" and len(entry["script_sha256"]) == 64
+    assert spec.labels["org.opencontainers.image.version"] == "latest"
+    assert dumps(build_manifest([], "1", "3")) == dumps(build_manifest([], "1", "3"))
+    with pytest.raises(FlowimgError, match="schema version 99"):
+        loads('{"schema_version": 99}', "x")
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"relative.py": "/x.py"}, "is relative"),
+    ({"/no/such/file.py": "/x.py"}, "does not exist"),
+])
+def test_bad_files_sources(files, message):
+    with pytest.raises(FlowimgError, match=message):
+        check_files(files)
+
+
+def test_bad_files_destinations(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text(""); b.write_text("")
+    with pytest.raises(FlowimgError, match="not absolute"):
+        check_files({str(a): "opt/a.py"})
+    with pytest.raises(FlowimgError, match="maps both"):
+        check_files({str(a): "/opt/x.py", str(b): "/opt/x.py"})
+
+
+@pytest.mark.parametrize("name", ["UPPER", "bad//name", "-lead", "a:b:c"])
+def test_invalid_image_names(name):
+    with pytest.raises(FlowimgError, match="invalid image name"):
+        check_repository(name)
+
+
+def test_valid_names_and_tags():
+    assert check_repository("localhost:5000/team/flows") == "localhost:5000/team/flows"
+    assert check_tag("v1.2_3") == "v1.2_3"
+    with pytest.raises(FlowimgError, match="invalid image tag"):
+        check_tag("-bad")
+
+
+def test_script_storage_needs_a_path():
+    with pytest.raises(FlowimgError, match="needs path="):
+        Docker(stored_as_script=True)
+
+
+def test_render_is_pure():
+    spec = ImageSpec(base_image="b", repository="r", tag="t")
+    assert render_dockerfile(spec) == render_dockerfile(spec)
+    assert build_context(spec, "FROM b\n", []).digest == build_context(spec, "FROM b\n", []).digest
