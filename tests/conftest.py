@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-pytest_plugins: list = []
+pytest_plugins: list = ["cloud_services"]
 
 
 @pytest.fixture(autouse=True)
