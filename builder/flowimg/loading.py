@@ -41,8 +41,13 @@ def _where(exc: BaseException, filename: str) -> str:
 
 
 def load_script(path: str, text: Optional[str] = None) -> Dict[str, Flow]:
-    """Run a flow script (never its `__main__` block) and return its flows by name."""
-    path = os.path.abspath(path)
+    """Run a flow script (never its `__main__` block) and return its flows by name.
+
+    `path` may be a URL (s3://...) when `text` was fetched from one: it then only names the script.
+    """
+    is_local = "://" not in path
+    if is_local:
+        path = os.path.abspath(path)
     if text is None:
         try:
             with open(path, encoding="utf-8") as fh:
@@ -60,7 +65,7 @@ def load_script(path: str, text: Optional[str] = None) -> Dict[str, Flow]:
     module = types.ModuleType(SCRIPT_MODULE_NAME)
     module.__file__ = path
     folder = os.path.dirname(path)
-    if folder not in sys.path:
+    if is_local and folder not in sys.path:
         sys.path.insert(0, folder)
     try:
         exec(code, module.__dict__)

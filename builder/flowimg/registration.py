@@ -63,12 +63,12 @@ def register(backend: Backend, project: str, found: List[FoundFlow], load_errors
              log: Log = print) -> List[Outcome]:
     """Register in source order, printing the seed's output shape; returns one outcome per flow."""
     outcomes: List[Outcome] = []
+    log("Collecting flows...")
     flow_errors = attach_storages(found)
     if not backend.project_exists(project) and backend.create_project(project):
         log(f"Created project '{project}'.")
     built: Dict[int, Optional[str]] = {}
     sources = list(dict.fromkeys([f.source for f in found] + list(load_errors)))
-    log("Collecting flows...")
     for source in sources:
         log(f"Processing '{source}':")
         if source in load_errors:
