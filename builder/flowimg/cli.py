@@ -233,7 +233,7 @@ def project_create(name: str = typer.Argument(..., help="Project name."), backen
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except FlowimgError as exc:
         if _state["debug"]:
             traceback.print_exc()
@@ -256,3 +256,4 @@ def main() -> None:
             traceback.print_exc()
         _err(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
