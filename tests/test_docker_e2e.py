@@ -267,3 +267,21 @@ def test_no_engine_reachable(cli, tmp_path, image_name):
     script = script_flow(tmp_path, image_name)
     line = one_line_error(cli("build", "-p", str(script), ok=False, env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}))
     assert "no Docker engine answers" in line and "none.sock" in line
+
+
+def test_register_and_run_docker_storage_across_rebuilds(cli, tmp_path, image_name):
+    """Register once; a rebuild under the same tag is what runs next; a structure change is refused."""
+    script = script_flow(tmp_path, image_name)
+    registered = cli("register", "-p", str(script), "--project", "Docker")
+    assert "Building `Docker` storage..." in registered.stdout and "Version: 1" in registered.stdout
+    assert cli("run", "example", "--project", "Docker").stdout.strip() == "[1, 2, 3, 4, 5]"
+    script.write_text(script.read_text().replace("print(data)", "print('rebuilt', len(data))"))
+    cli("build", "-p", str(script))
+    assert cli("run", "example", "--project", "Docker").stdout.strip() == "rebuilt 5"
+    assert "Skipped (metadata unchanged)" in cli("register", "-p", str(script), "--project", "Docker").stdout
+    script.write_text(script.read_text().replace("    print_data(data)", "    print_data(get_data())"))
+    cli("build", "-p", str(script))
+    refused = cli("run", "example", "--project", "Docker", ok=False)
+    assert refused.returncode == 1
+    assert "changed structure since it was registered (task added: 'get_data-2'; edge added: get_data-2 -> print_data-1; " \
+           "edge removed: get_data-1 -> print_data-1)" in refused.stderr

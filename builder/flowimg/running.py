@@ -65,5 +65,5 @@ def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any
         entrypoint = ["python3", "-m", "flowimg.runtime"]
         environment["PYTHONPATH"] = RUNTIME_LIB
     result = engine.run(image, command, log=log, environment=environment, network_mode=network,
-                        volumes=volumes, entrypoint=entrypoint, redact=secrets.values())
+                        volumes=volumes, entrypoint=entrypoint, redact=secrets.values(), out=print)
     return 0 if result.exit_code == 0 else 1

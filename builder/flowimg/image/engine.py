@@ -172,25 +172,30 @@ class Engine:
 
     def run(self, image: str, command: List[str], log: Log, environment: Optional[Dict[str, str]] = None,
             network_mode: str = "none", user: Optional[str] = None, volumes: Optional[Dict[str, Any]] = None,
-            entrypoint: Optional[List[str]] = None, redact: Iterable[str] = ()) -> RunResult:
-        """Run to completion, stream its output, and always remove the container."""
+            entrypoint: Optional[List[str]] = None, redact: Iterable[str] = (), out: Optional[Log] = None) -> RunResult:
+        """Run to completion streaming stdout to `out` and stderr to `log`; always remove the container."""
         import docker.errors
 
         secrets = [v for v in redact if v]
+        out = out or log
         container = None
         try:
             container = self.client.containers.create(
                 image, command=command, environment=environment or {}, network_mode=network_mode,
                 user=user, volumes=volumes or {}, entrypoint=entrypoint, detach=True,
             )
+            stream = self.api.attach(container.id, stream=True, logs=True, demux=True)
             container.start()
             output: List[str] = []
-            for raw in container.logs(stream=True, follow=True):
-                line = raw.decode("utf-8", "replace")
-                for secret in secrets:
-                    line = line.replace(secret, "***")
-                output.append(line)
-                log(line.rstrip("\n"))
+            for stdout, stderr in stream:
+                for raw, sink in ((stdout, out), (stderr, log)):
+                    if raw:
+                        text = raw.decode("utf-8", "replace")
+                        for secret in secrets:
+                            text = text.replace(secret, "***")
+                        output.append(text)
+                        for line in text.splitlines():
+                            sink(line)
             exit_code = container.wait().get("StatusCode", 1)
             return RunResult(exit_code=exit_code, output="".join(output))
         except docker.errors.ImageNotFound:
