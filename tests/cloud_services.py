@@ -47,7 +47,7 @@ def closed_port() -> int:
 def _executable(name: str) -> str:
     path = os.path.join(VENV_BIN, name)
     if not os.path.exists(path):
-        pytest.skip(f"{name} is not installed in this environment (pip install -e '.[dev]')")
+        pytest.fail(f"{name} is not installed in this environment (pip install -e '.[dev]')", pytrace=False)
     return path
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .backend.base import Backend, FlowVersion
 from .errors import FlowimgError
 from .runtime import check_structure
-from .secrets import get_secret
+from .secrets import secret_environment
 from .storage import from_dict
 
 Log = Callable[[str], None]
@@ -26,7 +26,7 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
     """Exit code of the run: 0 when every task finished."""
     registered = backend.get(project, name, version)
     storage = from_dict(registered.storage)
-    secrets = {n: get_secret(n) for n in storage.secret_names()}
+    secrets = secret_environment(storage.secret_names())
     run_image = image or storage.run_image()
     log(f"Running '{name}' version {registered.version} ({registered.id}) from {storage.describe()}")
     if run_image is None:

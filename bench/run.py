@@ -1,0 +1,234 @@
+"""flowimg benchmarks: every figure is a ratio or difference against a baseline measured in the same run.
+
+    python bench/run.py [--quick]
+
+Needs the services of `make services` (engine, registry, base image). Results go to stdout and
+bench/results/latest.json. Medians of several rounds; nothing here asserts a time.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from cli_helpers import FLOWIMG, seed_flow  # noqa: E402
+from docker_service import BASE_IMAGE, DOCKER, REGISTRY  # noqa: E402
+
+ROUNDS = 3 if "--quick" in sys.argv else 7
+
+
+def sh(*args: str, cwd: Path = None, env: dict = None) -> str:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(args)}\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def edit(script: Path, storage: str, round_no: int) -> None:
+    """A task-body edit: structure unchanged, code changed."""
+    script.write_text(seed_flow(printed=f"'round {round_no}', data", imports="from flowimg.storage import Docker",
+                                storage=storage))
+
+
+def bench_rebuild(work: Path, health_check: bool = True) -> dict:
+    """Warm rebuild + push after a task edit: flowimg vs a hand-written FROM + COPY Dockerfile."""
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    script = work / f"flow_{health_check}.py"
+    storage = textwrap.dedent(f"""
+        flow.storage = Docker(path="/opt/flows/flow.py", files={{{str(script)!r}: "/opt/flows/flow.py"}},
+                              stored_as_script=True, registry_url={REGISTRY!r}, image_name={name!r},
+                              base_image={BASE_IMAGE!r}, ignore_healthchecks={not health_check})
+    """)
+    hand = work / f"hand_{health_check}"
+    hand.mkdir()
+    (hand / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY flow.py /opt/flows/flow.py\n")
+    hand_ref = f"{REGISTRY}/{name}-hand:latest"
+
+    def flowimg_round(i: int) -> float:
+        edit(script, storage, i)
+        return timed(lambda: sh(FLOWIMG, "build", "-p", str(script)))
+
+    def hand_round(i: int) -> float:
+        (hand / "flow.py").write_text(seed_flow(printed=f"'round {i}', data"))
+        return timed(lambda: (sh(DOCKER, "build", "-q", "--network", "none", "-t", hand_ref, str(hand)),
+                              sh(DOCKER, "push", "-q", hand_ref)))
+
+    flowimg_round(0), hand_round(0)  # warm both caches
+    ours, theirs = [], []
+    for i in range(1, ROUNDS + 1):
+        ours.append(flowimg_round(i))
+        theirs.append(hand_round(i))
+    ref = f"{REGISTRY}/{name}:latest"
+    start = startup_overhead(ref) if health_check else {}
+    sh(DOCKER, "image", "rm", "-f", ref, hand_ref)
+    suffix = "" if health_check else "_no_healthcheck"
+    return {f"flowimg_rebuild_push{suffix}_s": statistics.median(ours), f"hand_rebuild_push{suffix}_s": statistics.median(theirs),
+            f"rebuild_ratio{suffix}": statistics.median(ours) / statistics.median(theirs), **start}
+
+
+STARTUP_PROBE = """
+import subprocess, sys, time
+def median(cmd, n=15):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter(); subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t)
+    times.sort(); return times[len(times) // 2]
+base = median([sys.executable, "-c", "pass"])
+runtime = median([sys.executable, "-m", "flowimg.runtime", "example"])
+print(base, runtime)
+"""
+
+
+def startup_overhead(ref: str) -> dict:
+    """Inside one container, so container start-up is not counted: runtime run vs `python3 -c pass`."""
+    out = sh(DOCKER, "run", "--rm", "--network", "none", "--entrypoint", "python3", ref, "-c", STARTUP_PROBE)
+    base, runtime = map(float, out.split())
+    return {"python_pass_ms": base * 1000, "runtime_run_ms": runtime * 1000, "start_overhead_ms": (runtime - base) * 1000}
+
+
+def bench_register(work: Path, backend_url: str, label: str) -> dict:
+    """Register 200 script flows with Local storage in one command."""
+    flows = work / f"many-{label}"
+    flows.mkdir()
+    for i in range(200):
+        (flows / f"flow_{i:03d}.py").write_text(seed_flow(name=f"flow-{i:03d}"))
+    env = {"FLOWIMG_BACKEND": backend_url}
+    seconds = timed(lambda: sh(FLOWIMG, "register", "-p", str(flows), "--project", "Bench", env=env))
+    again = timed(lambda: sh(FLOWIMG, "register", "-p", str(flows), "--project", "Bench", env=env))
+    return {f"register200_{label}_s": seconds, f"register200_{label}_flows_per_s": 200 / seconds,
+            f"reregister200_{label}_unchanged_s": again}
+
+
+def bench_run_overhead(work: Path, env: dict) -> dict:
+    """`flowimg run` of a registered Local flow against `python flow.py` running the same flow."""
+    script = work / "direct.py"
+    script.write_text(seed_flow() + "\nif __name__ == '__main__':\n    flow.run(log=lambda _: None)\n")
+    sh(FLOWIMG, "register", "-p", str(script), "--project", "RunBench", env=env)
+    direct = [timed(lambda: sh(sys.executable, str(script))) for _ in range(ROUNDS)]
+    ours = [timed(lambda: sh(FLOWIMG, "run", "example", "--project", "RunBench", env=env)) for _ in range(ROUNDS)]
+    return {"python_direct_s": statistics.median(direct), "flowimg_run_s": statistics.median(ours),
+            "run_overhead_s": statistics.median(ours) - statistics.median(direct)}
+
+
+def bench_cloud_cycle(work: Path, kind: str, env: dict, bucket: str, docker_cycle: float) -> dict:
+    """Edit a script, `register -p` it (upload), run it: the time from edit to the new code running."""
+    script = work / f"{kind.lower()}_flow.py"
+    storage = f"flow.storage = {kind}(bucket={bucket!r}, stored_as_script=True)\n"
+    times = []
+    for i in range(ROUNDS + 1):
+        script.write_text(seed_flow(printed=f"'round {i}', data", imports=f"from flowimg.storage import {kind}", storage=storage))
+        t = timed(lambda: (sh(FLOWIMG, "register", "-p", str(script), "--project", f"{kind}Bench", env=env),
+                           sh(FLOWIMG, "run", "example", "--project", f"{kind}Bench", env=env)))
+        if i:
+            times.append(t)
+    cycle = statistics.median(times)
+    return {f"{kind.lower()}_edit_to_run_s": cycle, f"{kind.lower()}_vs_docker_ratio": cycle / docker_cycle}
+
+
+def bench_docker_cycle(work: Path, env: dict) -> float:
+    """The same edit-to-run cycle with Docker storage: rebuild + push, then run from the image."""
+    name = f"bench-cycle-{uuid.uuid4().hex[:8]}"
+    script = work / "docker_cycle.py"
+    storage = textwrap.dedent(f"""
+        flow.storage = Docker(path="/opt/flows/f.py", files={{{str(script)!r}: "/opt/flows/f.py"}},
+                              stored_as_script=True, registry_url={REGISTRY!r}, image_name={name!r},
+                              base_image={BASE_IMAGE!r})
+    """)
+    edit(script, storage, 0)
+    sh(FLOWIMG, "register", "-p", str(script), "--project", "DockerBench", env=env)
+    times = []
+    for i in range(1, ROUNDS + 1):
+        edit(script, storage, i)
+        times.append(timed(lambda: (sh(FLOWIMG, "build", "-p", str(script), env=env),
+                                    sh(FLOWIMG, "run", "example", "--project", "DockerBench", env=env))))
+    sh(DOCKER, "image", "rm", "-f", f"{REGISTRY}/{name}:latest")
+    return statistics.median(times)
+
+
+@contextlib.contextmanager
+def postgres():
+    import postgres_service as pg
+
+    server = pg._start(pg._bin_dir())
+    try:
+        server.admin_sql(f"CREATE ROLE {pg.TEST_USER} LOGIN CREATEDB PASSWORD '{server.password}'")
+        server.admin_sql(f"CREATE DATABASE flowimg OWNER {pg.TEST_USER}")
+        yield server.url()
+    finally:
+        pg._stop(server)
+
+
+@contextlib.contextmanager
+def cloud_servers(work: Path):
+    import cloud_services as cs
+
+    moto_port, gcs_port = cs.free_port(), cs.free_port()
+    moto = cs.ServerProcess([cs._executable("moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], moto_port,
+                            str(work / "moto.log"), cs._clean_env())
+    gcs = cs.ServerProcess([cs._executable("gcp-storage-emulator"), "-d", str(work / "gcs"), "start", "--host",
+                            "127.0.0.1", "--port", str(gcs_port), "--in-memory", "--quiet"], gcs_port,
+                           str(work / "gcs.log"), cs._clean_env())
+    try:
+        moto.wait_until_answering("/moto-api/")
+        gcs.wait_until_answering("/storage/v1/b")
+        yield moto.url, gcs.url
+    finally:
+        moto.stop()
+        gcs.stop()
+
+
+def main() -> None:
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="flowimg-bench-") as tmp:
+        work = Path(tmp)
+        home = {"FLOWIMG_HOME": str(work / "home")}
+        os.environ.update(home)
+        results.update(bench_rebuild(work))
+        results.update(bench_rebuild(work, health_check=False))
+        results.update(bench_register(work, f"sqlite:///{work / 'bench.db'}", "sqlite"))
+        with postgres() as url:
+            results.update(bench_register(work, url, "postgresql"))
+        results.update(bench_run_overhead(work, {}))
+        docker_cycle = bench_docker_cycle(work, {})
+        results["docker_edit_to_run_s"] = docker_cycle
+        with cloud_servers(work) as (s3_url, gcs_url):
+            import boto3
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage as gcs
+
+            s3_env = {"AWS_ENDPOINT_URL": s3_url, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                      "AWS_DEFAULT_REGION": "us-east-1"}
+            boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="bench",
+                         aws_secret_access_key="bench").create_bucket(Bucket="bench-s3")
+            results.update(bench_cloud_cycle(work, "S3", s3_env, "bench-s3", docker_cycle))
+            os.environ["STORAGE_EMULATOR_HOST"] = gcs_url
+            gcs.Client(project="bench", credentials=AnonymousCredentials()).create_bucket("bench-gcs")
+            results.update(bench_cloud_cycle(work, "GCS", {"STORAGE_EMULATOR_HOST": gcs_url}, "bench-gcs", docker_cycle))
+    width = max(map(len, results))
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:10.3f}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
