@@ -1,0 +1,205 @@
+"""Git storage: a real `git clone` of any repository, so modules and files beside the flow come too.
+
+The clone lives in a temporary folder only while the flow script runs (at load time); it is removed
+afterwards, even on errors. Modules the script imports at its top are loaded by then and keep
+working; importing sibling modules or reading files lazily inside a task at run time does not.
+A token reaches git only through GIT_ASKPASS and the git process's environment, never its
+arguments, the URL, a log or an error.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import urllib.parse
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from ..errors import FlowimgError
+from ..flow import Flow
+from .base import Log
+from .git_hosted import GitScriptStorage, load_flows, redact_secrets
+
+DEFAULT_HOST = "github.com"
+DEFAULT_TOKEN_USERNAME = "x-access-token"   # GitHub's name for token logins; GitLab and Gitea accept any
+FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$FLOWIMG_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$FLOWIMG_GIT_TOKEN" ;;
+esac
+"""
+# Lower-cased pieces of git's stderr -> what went wrong, first match wins.
+FAILURES = [
+    (("authentication failed", "invalid username or password", "http basic: access denied"), "rejected"),
+    (("could not read username", "could not read password", "terminal prompts disabled",
+      "permission denied (publickey"), "needs-token"),
+    (("remote branch", "not our ref", "couldn't find remote ref", "no such remote ref",
+      "unadvertised object"), "ref"),
+    (("repository not found", "not found", "does not appear to be a git repository"), "repository"),
+    (("could not resolve host", "failed to connect", "connection refused", "timed out",
+      "unable to access", "could not read from remote repository"), "unreachable"),
+]
+
+
+class Git(GitScriptStorage):
+    kind = "Git"
+
+    def __init__(self, repo: str, flow_path: str, branch: Optional[str] = None, tag: Optional[str] = None,
+                 commit: Optional[str] = None, git_token_secret_name: Optional[str] = None,
+                 git_token_username: Optional[str] = None, clone_depth: Optional[int] = 1,
+                 use_ssh: bool = False, stored_as_script: bool = True) -> None:
+        super().__init__(repo, flow_path, stored_as_script)
+        if len([r for r in (branch, tag, commit) if r]) > 1:
+            raise FlowimgError("Git storage takes only one of branch, tag or commit")
+        if commit and not FULL_SHA.match(commit):
+            raise FlowimgError(f"commit '{commit}' must be a full 40-character SHA (git fetches no short SHAs)")
+        if clone_depth is not None and (not isinstance(clone_depth, int) or clone_depth < 0):
+            raise FlowimgError("clone_depth must be a whole number (0 or None for a full clone)")
+        if use_ssh and git_token_secret_name:
+            raise FlowimgError("use_ssh=True authenticates with SSH keys; drop git_token_secret_name or use_ssh")
+        parts = urllib.parse.urlsplit(repo) if "://" in repo else None
+        if parts is not None and parts.password:
+            raise FlowimgError("put the token in a secret (git_token_secret_name=...), not in the repo URL")
+        if use_ssh and parts is not None and parts.scheme in ("http", "https"):
+            raise FlowimgError("use_ssh=True needs an SSH URL (git@host:org/repo.git) or the short form org/repo")
+        self.branch = branch or None
+        self.tag = tag or None
+        self.commit = commit or None
+        self.git_token_secret_name = git_token_secret_name or None
+        self.git_token_username = git_token_username or None
+        self.clone_depth = clone_depth
+        self.use_ssh = bool(use_ssh)
+
+    def settings(self) -> Dict[str, Any]:
+        return {"repo": self.repo, "flow_path": self.path, "branch": self.branch, "tag": self.tag,
+                "commit": self.commit, "git_token_secret_name": self.git_token_secret_name,
+                "git_token_username": self.git_token_username, "clone_depth": self.clone_depth,
+                "use_ssh": self.use_ssh}
+
+    @property
+    def url(self) -> str:
+        """A full URL or scp-style address as given; 'org/repo' means GitHub."""
+        repo = self.repo
+        if "://" in repo or re.match(r"^[\w.-]+@[\w.-]+:", repo) or os.path.isabs(repo):
+            return repo
+        return f"git@{DEFAULT_HOST}:{repo}.git" if self.use_ssh else f"https://{DEFAULT_HOST}/{repo}.git"
+
+    def repo_name(self) -> str:
+        return self.url
+
+    def ref_label(self) -> str:
+        return (f"branch {self.branch}" if self.branch else f"tag {self.tag}" if self.tag
+                else f"commit {self.commit}" if self.commit else "default branch")
+
+    def credential_secrets(self) -> List[Tuple[str, bool]]:
+        return [(self.git_token_secret_name, True)] if self.git_token_secret_name else []
+
+    def pin_to(self, sha: str) -> None:
+        self.branch = self.tag = None
+        self.commit = sha
+
+    # git ------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Tuple[Dict[str, str], List[str], str]]:
+        """git's environment (an askpass script when there is a token), the values to redact, and a
+        temporary folder that is removed afterwards, even on errors."""
+        if shutil.which("git") is None:
+            raise FlowimgError(
+                "Git storage needs the `git` command, which is not installed or not on PATH: "
+                "install git (in an image: apt-get install -y git)"
+            )
+        token = self.credentials()
+        env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+        for name in ("GIT_ASKPASS", "SSH_ASKPASS", "FLOWIMG_GIT_TOKEN", "FLOWIMG_GIT_USERNAME"):
+            env.pop(name, None)
+        if self.use_ssh or self.url.startswith("ssh://") or "@" in self.url.split("/")[0]:
+            env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        with tempfile.TemporaryDirectory(prefix="flowimg-git-") as folder:
+            if token:
+                askpass = os.path.join(folder, "askpass.sh")
+                with open(askpass, "w") as fh:
+                    fh.write(ASKPASS)
+                os.chmod(askpass, stat.S_IRWXU)
+                env.update(GIT_ASKPASS=askpass, FLOWIMG_GIT_TOKEN=token[0],
+                           FLOWIMG_GIT_USERNAME=self.git_token_username or DEFAULT_TOKEN_USERNAME)
+            yield env, token, folder
+
+    def git(self, args: List[str], env: Dict[str, str], secrets: List[str], cwd: Optional[str] = None) -> str:
+        command = ["git", "-c", "credential.helper=", "-c", "core.askPass=", *args]
+        try:
+            done = subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        except FileNotFoundError:
+            raise FlowimgError("Git storage needs the `git` command, which is not installed or not on PATH") from None
+        if done.returncode != 0:
+            raise self.failure(redact_secrets(done.stderr, secrets), secrets)
+        return done.stdout
+
+    def failure(self, stderr: str, secrets: List[str]) -> FlowimgError:
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else "no message"
+        low = stderr.lower()
+        kind = next((k for words, k in FAILURES if any(w in low for w in words)), "other")
+        host = urllib.parse.urlsplit(self.url).netloc or self.url.split(":")[0]
+        if kind == "rejected" and secrets:
+            return self.rejected(host, secrets, "")
+        if kind in ("rejected", "needs-token"):
+            return FlowimgError(
+                f"{self.url} needs credentials: pass git_token_secret_name=... (a secret holding a token)"
+                if not self.use_ssh else f"{self.url} refused the SSH key: {last}"
+            )
+        if kind == "ref":
+            return self.ref_missing(self.branch or self.tag or self.commit or "HEAD")
+        if kind == "repository":
+            return FlowimgError(f"repository {self.url} not found: check repo=... ({last})")
+        if kind == "unreachable":
+            return FlowimgError(f"cannot reach {host or self.url}: {last}")
+        return FlowimgError(f"git failed for {self.url}: {last}")
+
+    def checkout(self, dest: str, env: Dict[str, str], secrets: List[str]) -> Tuple[str, str]:
+        """Clone the configured ref into `dest`; return (commit SHA, what the ref was)."""
+        depth = ["--depth", str(self.clone_depth)] if self.clone_depth else []
+        if self.commit:
+            self.git(["init", "-q", dest], env, secrets)
+            self.git(["fetch", "-q", *depth, self.url, self.commit], env, secrets, cwd=dest)
+            self.git(["checkout", "-q", "--detach", "FETCH_HEAD"], env, secrets, cwd=dest)
+        else:
+            ref = self.branch or self.tag
+            self.git(["clone", "-q", *depth, *(["--branch", ref] if ref else []), self.url, dest], env, secrets)
+        sha = self.git(["rev-parse", "HEAD"], env, secrets, cwd=dest).strip()
+        ref = self.branch or self.tag
+        if not ref and not self.commit:
+            ref = self.git(["rev-parse", "--abbrev-ref", "HEAD"], env, secrets, cwd=dest).strip()
+        return sha, ref or sha
+
+    def fetch(self, location: str, log: Log, load: bool) -> Tuple[Optional[Dict[str, Flow]], str]:
+        with self.session() as (env, secrets, folder):
+            clone = os.path.join(folder, "repo")
+            sha, ref = self.checkout(clone, env, secrets)
+            script = os.path.join(clone, location)
+            if not os.path.isfile(script):
+                raise self.path_missing(location, sha, ref)
+            self.fetched(log, location, sha, ref)
+            return (load_flows(script, None, self.kind, forget=clone) if load else None), sha
+
+    def resolve_commit(self) -> Tuple[str, str]:
+        if self.commit:
+            return self.commit, self.commit
+        if self.branch:
+            refs, wanted = [f"refs/heads/{self.branch}"], self.branch
+        elif self.tag:
+            refs, wanted = [f"refs/tags/{self.tag}", f"refs/tags/{self.tag}^{{}}"], self.tag
+        else:
+            refs, wanted = ["HEAD"], "default branch"
+        with self.session() as (env, secrets, _):
+            out = self.git(["ls-remote", self.url, *refs], env, secrets)
+        found = {ref: sha for sha, ref in (line.split("\t", 1) for line in out.splitlines() if "\t" in line)}
+        # An annotated tag points at a tag object; its peeled form (^{}) is the commit.
+        sha = next((found[r] for r in reversed(refs) if r in found), None)
+        if sha is None:
+            raise self.ref_missing(wanted)
+        return sha, wanted
