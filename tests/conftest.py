@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-pytest_plugins: list = ["cloud_services"]
+pytest_plugins: list = ["docker_service", "cli_helpers", "postgres_service", "cloud_services", "git_services"]
 
 
 @pytest.fixture(autouse=True)
