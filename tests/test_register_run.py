@@ -64,7 +64,7 @@ def test_structure_change_is_refused_then_reregistration_bumps_the_version(cli, 
     flow_file.write_text(flow_file.read_text().replace("    print_data(data)", "    print_data(data)\n    get_data()"))
     line = one_line_error(cli("run", "example", "--project", "MyProject", ok=False))
     assert "changed structure since it was registered (task added: 'get_data-2')" in line
-    assert "flowimg register -p" in line and "--project MyProject" in line
+    assert "re-register it: flowimg register -p flows/my_flow.py --project MyProject" in line
     assert "Version: 2" in register(cli).stdout
     assert cli("run", "example", "--project", "MyProject").returncode == 0
     old = one_line_error(cli("run", "example", "--project", "MyProject", "--version", "1", ok=False))

@@ -109,7 +109,7 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
                 project, flow.name, structure=flow.structure(), structure_hash=flow.structure_hash(),
                 storage=storage, labels=sorted(set(labels)), parameters=parameters,
                 metadata_hash=metadata_hash(flow.structure_hash(), storage, list(labels), parameters),
-                force=force,
+                force=force, source=item.source,
             )
         except FlowimgError as exc:
             error = str(exc)

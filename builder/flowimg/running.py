@@ -17,7 +17,10 @@ RUNTIME_LIB = "/opt/flowimg/lib"
 
 
 def register_hint(version: FlowVersion) -> str:
-    return f"flowimg register -p <script defining '{version.name}'> --project {shlex.quote(version.project)}"
+    """The exact command that registers the flow again, from where it was registered."""
+    where = version.source or f"<script defining '{version.name}'>"
+    option = "-m" if version.source and not version.source.endswith(".py") else "-p"
+    return f"flowimg register {option} {shlex.quote(where)} --project {shlex.quote(version.project)}"
 
 
 def run_registered(backend: Backend, project: str, name: str, *, version: Optional[int] = None,

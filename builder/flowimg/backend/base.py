@@ -32,6 +32,7 @@ class FlowVersion:
     parameters: dict
     metadata_hash: str
     registered_at: str
+    source: str = ""  # the script or module registered from, for messages; not compared
 
 
 def _canonical_json(value: Any) -> str:
@@ -89,6 +90,7 @@ class Backend(abc.ABC):
         parameters: dict,
         metadata_hash: str,
         force: bool = False,
+        source: str = "",
     ) -> tuple[FlowVersion, bool]:
         """Atomic and idempotent: an unchanged metadata_hash returns the latest version, not a new one."""
 
@@ -132,6 +134,7 @@ SCHEMA = (
         parameters TEXT NOT NULL,
         metadata_hash TEXT NOT NULL,
         registered_at TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
         UNIQUE (project, name, version)
     )""",
 )
@@ -211,6 +214,7 @@ class SQLBackend(Backend):
         parameters: dict,
         metadata_hash: str,
         force: bool = False,
+        source: str = "",
     ) -> tuple[FlowVersion, bool]:
         if not isinstance(name, str) or not name.strip():
             raise FlowimgError("a flow needs a non-empty name to be registered: Flow('my-flow')")
@@ -231,6 +235,7 @@ class SQLBackend(Backend):
                 parameters=parameters,
                 metadata_hash=metadata_hash,
                 registered_at=_now(),
+                source=source,
             )
             values = [
                 _canonical_json(getattr(draft, c)) if c in _JSON_FIELDS else getattr(draft, c) for c in _COLUMN_NAMES
