@@ -163,8 +163,6 @@ class Docker(Storage):
 
     def render(self) -> Tuple[Any, str, Any]:
         """(spec, Dockerfile text, build context): everything `plan` shows and `build` sends."""
-        import cloudpickle
-
         import flowimg
         from ..image.context import build_context
         from ..image.render import render_dockerfile
@@ -174,6 +172,8 @@ class Docker(Storage):
         dockerfile = render_dockerfile(spec, template)
         packages = [os.path.dirname(flowimg.__file__)]
         if spec.pickles:
+            import cloudpickle
+
             packages.append(os.path.dirname(cloudpickle.__file__))
         return spec, dockerfile, build_context(spec, dockerfile, packages)
 
