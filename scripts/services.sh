@@ -15,7 +15,7 @@ log() { echo "services: $*" >&2; }
 
 need_packages() {
   local missing=()
-  command -v dockerd >/dev/null || missing+=(docker.io)
+  [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
@@ -38,7 +38,7 @@ start_engine() {
     >"$STATE/dockerd.log" 2>&1 &
   echo $! >"$STATE/dockerd.pid"
   for _ in $(seq 1 60); do engine_answers && return; sleep 1; done
-  log "dockerd did not answer in 60 s; see $STATE/dockerd.log"; tail -5 "$STATE/dockerd.log" >&2; exit 1
+  log "the engine did not answer in 60 s; see $STATE/dockerd.log"; tail -5 "$STATE/dockerd.log" >&2; exit 1
 }
 
 registry_answers() { curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/" >/dev/null 2>&1; }
