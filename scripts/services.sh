@@ -15,7 +15,7 @@ log() { echo "services: $*" >&2; }
 
 need_packages() {
   local missing=()
-  [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
+  [ -x "/usr/sbin/dockerd" ] || missing+=(docker.io)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
