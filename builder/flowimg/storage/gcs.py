@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import FlowimgError
 from .object_store import (
     DENIED, INVALID, MISSING, NO_CREDENTIALS, OTHER, UNREACHABLE,
-    ObjectClient, ObjectStorage, ObjectStoreFailure, describe_version, one_line,
+    ErrorSorter, ObjectClient, ObjectStorage, ObjectStoreFailure, describe_version, one_line,
 )
 
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
@@ -60,15 +60,10 @@ class GCSClient(ObjectClient):
             return self.client.lookup_bucket(self.bucket_name, retry=self.retry) is not None
 
 
-class _sorted_errors:
+class _sorted_errors(ErrorSorter):
     """Turn google-cloud-storage / google-auth / requests exceptions into ObjectStoreFailure kinds."""
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if exc is None or isinstance(exc, ObjectStoreFailure):
-            return False
+    def sort(self, exc: BaseException) -> None:
         import requests
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
@@ -95,7 +90,6 @@ class _sorted_errors:
             raise ObjectStoreFailure(DENIED, f"HTTP {status}") from None
         if isinstance(exc, auth.GoogleAuthError):
             raise ObjectStoreFailure(OTHER, one_line(str(exc))) from None
-        return False
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -41,6 +41,22 @@ class ObjectStoreFailure(Exception):
         self.detail = detail
 
 
+class ErrorSorter:
+    """`with Sorter():` turns a client library's exception into an ObjectStoreFailure kind."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc is not None and not isinstance(exc, ObjectStoreFailure):
+            self.sort(exc)
+        return False
+
+    def sort(self, exc: BaseException) -> None:
+        """Raise the matching ObjectStoreFailure, or return to let the exception through."""
+        raise NotImplementedError
+
+
 class ObjectClient:
     """The calls object storage needs from a cloud client, bound to one bucket.
 

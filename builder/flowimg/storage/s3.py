@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import FlowimgError
 from .object_store import (
     DENIED, INVALID, MISSING, NO_BUCKET, NO_CREDENTIALS, OTHER, UNREACHABLE,
-    ObjectClient, ObjectStorage, ObjectStoreFailure, describe_version, one_line,
+    ErrorSorter, ObjectClient, ObjectStorage, ObjectStoreFailure, describe_version, one_line,
 )
 
 CREDENTIAL_OPTIONS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
@@ -64,15 +64,10 @@ class S3Client(ObjectClient):
         return True
 
 
-class _sorted_errors:
+class _sorted_errors(ErrorSorter):
     """Turn boto3/botocore exceptions into ObjectStoreFailure kinds."""
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if exc is None or isinstance(exc, ObjectStoreFailure):
-            return False
+    def sort(self, exc: BaseException) -> None:
         from botocore import exceptions as bex
 
         if isinstance(exc, bex.ClientError):
@@ -95,7 +90,6 @@ class _sorted_errors:
             raise ObjectStoreFailure(INVALID, one_line(str(exc))) from None
         if isinstance(exc, bex.BotoCoreError):
             raise ObjectStoreFailure(OTHER, one_line(str(exc))) from None
-        return False
 
 
 class S3(ObjectStorage):
