@@ -131,3 +131,26 @@ def test_render_is_pure():
     spec = ImageSpec(base_image="b", repository="r", tag="t")
     assert render_dockerfile(spec) == render_dockerfile(spec)
     assert build_context(spec, "FROM b\n", []).digest == build_context(spec, "FROM b\n", []).digest
+
+
+@pytest.mark.parametrize("reference, parts", [
+    ("localhost:5000/team/runner:1", ("localhost:5000", "team/runner", "1")),
+    ("runner", (None, "runner", "latest")),
+    ("registry.example/runner", ("registry.example", "runner", "latest")),
+    ("team/runner:v2", (None, "team/runner", "v2")),
+])
+def test_run_image_references_split_into_registry_name_and_tag(reference, parts):
+    from flowimg.building import split_reference
+
+    assert split_reference(reference) == parts
+
+
+def test_a_run_image_holds_the_runtime_and_the_storages_clients(tmp_path):
+    from flowimg.building import run_image_storage
+    from flowimg.storage import S3
+
+    storage = run_image_storage([S3(bucket="b", stored_as_script=True, key="k.py")], "localhost:5000/runner:1",
+                                "base:1", str(tmp_path), ["extra-dist"])
+    _, dockerfile, context = storage.render()
+    assert '"boto3" "extra-dist"' in dockerfile and storage.run_image() == "localhost:5000/runner:1"
+    assert any(n.endswith("flowimg/runtime.py") for n in context.names)

@@ -1,4 +1,8 @@
-"""`flowimg run --image`: an image holding only dependencies runs the newest script, fetched at run time."""
+"""`flowimg run --image`: an image holding only dependencies runs the newest script, fetched at run time.
+
+The S3 runner image is made by `flowimg run-image` from a local wheelhouse (no network in the build);
+the Git-hosted cases in test_git_cli.py use bare base images that flowimg lends its runtime to.
+"""
 from __future__ import annotations
 
 import json
@@ -16,29 +20,28 @@ SECRET_KEY = "s3cret-value-never-shown-4711"
 
 
 @pytest.fixture(scope="session")
-def boto3_image(engine, tmp_path_factory):
-    """Python + boto3 only, built without flowimg: the run lends it flowimg's runtime read-only."""
-    ref = "flowimg-test/boto3-deps:latest"
-    if docker("image", "inspect", ref, check=False).returncode != 0:
-        folder = tmp_path_factory.mktemp("boto3-image")
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d",
-                        str(folder / "wheels"), "boto3"], check=True)
-        (folder / "Dockerfile").write_text(
-            f"FROM {PIP_BASE_IMAGE}\nCOPY wheels /wheels\n"
-            "RUN python3 -m pip install -q --no-index --find-links /wheels boto3 && rm -rf /wheels\n")
-        docker("build", "-q", "--network", "none", "-t", ref, str(folder))
-    return ref
+def boto3_wheelhouse(tmp_path_factory):
+    """boto3 and its dependencies as wheels, fetched once from the package index before any build."""
+    folder = tmp_path_factory.mktemp("wheels")
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(folder), "boto3"],
+                   check=True)
+    return folder
 
 
-def test_s3_script_runs_inside_an_image_and_picks_up_edits(cli, tmp_path, s3_bucket, s3_endpoint, boto3_image,
-                                                            monkeypatch, flowimg_home):
+def test_s3_script_runs_inside_an_image_and_picks_up_edits(cli, tmp_path, s3_bucket, s3_endpoint, boto3_wheelhouse,
+                                                            monkeypatch, flowimg_home, engine):
     monkeypatch.setenv("AWS_CREDENTIALS", json.dumps({"ACCESS_KEY": "testing", "SECRET_ACCESS_KEY": SECRET_KEY}))
     script = tmp_path / "s3_flow.py"
     storage = (f"flow.storage = S3(bucket={s3_bucket!r}, stored_as_script=True, "
                f"client_options={{'endpoint_url': {s3_endpoint!r}, 'region_name': 'us-east-1'}})\n")
     script.write_text(seed_flow(imports="from flowimg.storage import S3", storage=storage))
     assert "Version: 1" in cli("register", "-p", str(script), "--project", "Cloud").stdout
-    run = ("run", "example", "--project", "Cloud", "--image", boto3_image, "--network", "host")
+    runner = "flowimg-test/s3-runner:latest"
+    engine.append(runner)
+    built = cli("run-image", runner, "-p", str(script), "--base-image", PIP_BASE_IMAGE,
+                "--wheelhouse", str(boto3_wheelhouse), "--no-push")
+    assert built.stdout.strip() == runner and "--no-index --find-links" in built.stderr and "boto3" in built.stderr
+    run = ("run", "example", "--project", "Cloud", "--image", runner, "--network", "host")
     first = cli(*run)
     assert first.stdout.strip() == "[1, 2, 3, 4, 5]"
     assert f"Fetched s3://{s3_bucket}/" in first.stderr

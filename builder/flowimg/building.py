@@ -6,6 +6,7 @@ from typing import Callable, List, Optional
 from .collect import FoundFlow
 from .errors import FlowimgError
 from .storage.base import Storage
+from .storage.docker import Docker
 
 Log = Callable[[str], None]
 
@@ -42,3 +43,24 @@ def build_storages(storages: List[Storage], push: bool, log: Log) -> List[str]:
         if image:
             built.append(image)
     return built
+
+
+def split_reference(reference: str) -> tuple:
+    """'host:5000/team/name:tag' -> ('host:5000', 'team/name', 'tag'); the tag defaults to latest."""
+    path, tag = reference, "latest"
+    if ":" in reference.rsplit("/", 1)[-1]:
+        path, tag = reference.rsplit(":", 1)
+    first, _, rest = path.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest, tag
+    return None, path, tag
+
+
+def run_image_storage(storages: List[Storage], reference: str, base_image: Optional[str],
+                      wheelhouse: Optional[str], extra: List[str]) -> Docker:
+    """An image holding no flow: the runtime plus what these storages need to fetch their scripts,
+    for `flowimg run --image`, so new code runs with no rebuild."""
+    registry, name, tag = split_reference(reference)
+    requirements = sorted({r for s in storages for r in s.image_requirements()} | set(extra))
+    return Docker(registry_url=registry, image_name=name, image_tag=tag, base_image=base_image,
+                  python_dependencies=requirements, wheelhouse=wheelhouse)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from typing import List, Optional
@@ -76,6 +77,23 @@ def _login(storages, username: Optional[str], password_stdin: bool) -> None:
     registries = {s.run_image().split("/")[0] for s in storages if s.run_image() and "/" in s.run_image()}
     for registry in sorted(registries):
         Engine.shared().login(registry, username, password)
+
+
+@app.command("run-image")
+def run_image(reference: str = typer.Argument(..., help="The image to make, e.g. localhost:5000/flow-runner:1"),
+              path: List[str] = PathOpt, name: List[str] = NameOpt,
+              base_image: Optional[str] = typer.Option(None, "--base-image", help="Base image with Python 3.8+ (and pip, when there are dependencies)."),
+              wheelhouse: Optional[str] = typer.Option(None, "--wheelhouse", help="A folder of wheels to install from, with no network."),
+              dependency: List[str] = typer.Option([], "--dependency", help="Another Python distribution to install. Repeatable."),
+              push: bool = typer.Option(True, "--push/--no-push", help="Push when the reference names a registry.")) -> None:
+    """Build an image that holds no flow, to run these flows in with `flowimg run --image`."""
+    from .building import run_image_storage, storages_of
+
+    storages = storages_of(_collect(path, [], name)) if path else []
+    storage = run_image_storage(storages, reference, base_image,
+                                os.path.abspath(wheelhouse) if wheelhouse else None, dependency)
+    storage.build(push=push, log=_err)
+    typer.echo(storage.run_image())
 
 
 @app.command()

@@ -116,8 +116,6 @@ class Docker(Storage):
         from ..image.spec import ImageSpec, check_files, check_repository, check_tag, covered_by_files, env_pairs
         from ..manifest import MANIFEST_LABEL, build_manifest, dumps, flow_entry
 
-        if not self.flows:
-            raise FlowimgError("Docker storage holds no flows; add one with storage.add_flow(flow)")
         if not self._defaults_applied:
             self._apply_defaults(os.getcwd())
         copies = check_files(self.files)
@@ -152,7 +150,7 @@ class Docker(Storage):
             "io.flowimg.version": __version__,
             "org.opencontainers.image.title": self.image_name or "",
             "org.opencontainers.image.version": tag,
-            "org.opencontainers.image.description": "flowimg flows: " + ", ".join(sorted(self.flows)),
+            "org.opencontainers.image.description": "flowimg flows: " + (", ".join(sorted(self.flows)) or "none (a run image)"),
         }
         return ImageSpec(
             base_image=self.base_image or default_base_image(), repository=repository, tag=tag, copies=copies,
