@@ -78,3 +78,34 @@ def test_unknown_backend_url_names_the_accepted_forms(cli):
 def test_debug_shows_the_traceback(cli, tmp_path):
     result = cli("--debug", "register", "-p", "missing.py", "--project", "P", ok=False)
     assert "Traceback" in result.stderr and "Error: path 'missing.py' does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("files, message", [
+    ("{'flows/f.py': '/opt/f.py'}", "files source 'flows/f.py' is relative"),
+    ("{SCRIPT: 'opt/f.py'}", "files destination 'opt/f.py'"),
+    ("{SCRIPT: '/opt/f.py', SCRIPT + '.copy': '/opt/f.py'}", "give each its own destination"),
+])
+def test_bad_files_mappings_stop_before_the_engine(cli, tmp_path, files, message):
+    script = tmp_path / "f.py"
+    (tmp_path / "f.py.copy").write_text("")
+    script.write_text(f"SCRIPT = {str(script)!r}\n" + seed_flow(imports="from flowimg.storage import Docker", storage=(
+        f"flow.storage = Docker(path='/opt/f.py', files={files}, stored_as_script=True, base_image='base:1')\n")))
+    assert message in one_line_error(cli("build", "-p", str(script), ok=False))
+
+
+def test_script_docker_storage_without_a_path_names_the_line(cli, tmp_path):
+    script = tmp_path / "f.py"
+    script.write_text(seed_flow(imports="from flowimg.storage import Docker",
+                                storage="flow.storage = Docker(stored_as_script=True)\n"))
+    line = one_line_error(cli("build", "-p", str(script), ok=False))
+    assert f"{script}:" in line and "stored_as_script=True needs path=" in line
+
+
+def test_a_missing_bucket_registers_nothing(cli, tmp_path, s3_endpoint, aws_env):
+    script = tmp_path / "s3_flow.py"
+    script.write_text(seed_flow(imports="from flowimg.storage import S3", storage=(
+        f"flow.storage = S3(bucket='no-such-bucket-4711', stored_as_script=True, "
+        f"client_options={{'endpoint_url': {s3_endpoint!r}, 'region_name': 'us-east-1'}})\n")))
+    result = cli("register", "-p", str(script), "--project", "P", ok=False)
+    assert result.returncode == 1 and "no-such-bucket-4711" in result.stdout and "1 errored" in result.stdout
+    assert "No flows registered." in cli("flows", "list").stdout
