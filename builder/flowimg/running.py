@@ -64,7 +64,7 @@ def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any
         # Not built by flowimg: lend it this flowimg, read-only, for the one run.
         import flowimg
 
-        volumes = {os.path.dirname(os.path.dirname(flowimg.__file__)): {"bind": RUNTIME_LIB, "mode": "ro"}}
+        volumes = {os.path.dirname(flowimg.__file__): {"bind": f"{RUNTIME_LIB}/flowimg", "mode": "ro"}}
         entrypoint = ["python3", "-m", "flowimg.runtime"]
         environment["PYTHONPATH"] = RUNTIME_LIB
     result = engine.run(image, command, log=log, environment=environment, network_mode=network,
