@@ -1,6 +1,7 @@
 """The Docker engine through docker-py: build, push, run, inspect. Errors in streams become FlowimgError."""
 from __future__ import annotations
 
+import codecs
 import io
 import os
 from collections import deque
@@ -21,6 +22,32 @@ class RunResult:
 
 def _engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+class _LineStream:
+    """Whole lines only, so a line (or a secret in it) split across chunks is seen, and redacted, whole."""
+
+    def __init__(self, sink: Log, secrets: List[str], output: List[str]) -> None:
+        self.sink, self.secrets, self.output = sink, secrets, output
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.pending = ""
+
+    def feed(self, raw: bytes) -> None:
+        lines = (self.pending + self.decoder.decode(raw)).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            self._emit(line)
+
+    def close(self) -> None:
+        rest = self.pending + self.decoder.decode(b"", final=True)
+        if rest:
+            self._emit(rest)
+
+    def _emit(self, line: str) -> None:
+        for secret in self.secrets:
+            line = line.replace(secret, "***")
+        self.output.append(line + "\n")
+        self.sink(line)
 
 
 class Engine:
@@ -187,15 +214,13 @@ class Engine:
             stream = self.api.attach(container.id, stream=True, logs=True, demux=True)
             container.start()
             output: List[str] = []
-            for stdout, stderr in stream:
-                for raw, sink in ((stdout, out), (stderr, log)):
+            streams = (_LineStream(out, secrets, output), _LineStream(log, secrets, output))
+            for chunks in stream:
+                for raw, lines in zip(chunks, streams):
                     if raw:
-                        text = raw.decode("utf-8", "replace")
-                        for secret in secrets:
-                            text = text.replace(secret, "***")
-                        output.append(text)
-                        for line in text.splitlines():
-                            sink(line)
+                        lines.feed(raw)
+            for lines in streams:
+                lines.close()
             exit_code = container.wait().get("StatusCode", 1)
             return RunResult(exit_code=exit_code, output="".join(output))
         except docker.errors.ImageNotFound:
