@@ -154,3 +154,15 @@ def test_a_run_image_holds_the_runtime_and_the_storages_clients(tmp_path):
     _, dockerfile, context = storage.render()
     assert '"boto3" "extra-dist"' in dockerfile and storage.run_image() == "localhost:5000/runner:1"
     assert any(n.endswith("flowimg/runtime.py") for n in context.names)
+
+
+def test_container_output_is_redacted_even_when_a_secret_spans_chunks():
+    from flowimg.image.engine import _LineStream
+
+    shown, output = [], []
+    lines = _LineStream(shown.append, ["tok-123456"], output)
+    for chunk in (b"token tok-12", b"3456 used\n\xc3", b"\xa9t\xc3\xa9\nlast"):
+        lines.feed(chunk)
+    lines.close()
+    assert shown == ["token *** used", "été", "last"]
+    assert "tok-123456" not in "".join(output)
