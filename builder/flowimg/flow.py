@@ -57,8 +57,7 @@ class Parameter(Task):
 class Node:
     """One call of a task inside a flow: its slug is unique and stable across runs."""
 
-    def __init__(self, flow: "Flow", task_: Task, slug: str, args: tuple, kwargs: dict) -> None:
-        self.flow = flow
+    def __init__(self, task_: Task, slug: str, args: tuple, kwargs: dict) -> None:
         self.task = task_
         self.slug = slug
         self.args = args
@@ -131,7 +130,7 @@ class Flow:
         kwargs = self._bind(kwargs)
         count = sum(1 for n in self.nodes if n.task.name == task_.name)
         slug = f"{task_.name}-{count + 1}" if not isinstance(task_, Parameter) else task_.name
-        node = Node(self, task_, slug, args, kwargs)
+        node = Node(task_, slug, args, kwargs)
         for position, arg in enumerate(args):
             for up in _node_refs(arg):
                 self.edges.append((up.slug, slug, str(position)))

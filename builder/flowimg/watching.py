@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable
 
 from .collect import expand_paths
 
@@ -20,17 +20,14 @@ def _mtimes(paths: Iterable[str]) -> Dict[str, float]:
     return stamps
 
 
-def watch_paths(paths: Iterable[str], register_again: Callable[[], bool], log: Log,
-                interval: float = 1.0, rounds: Optional[int] = None) -> None:
-    """`rounds` bounds the loop for tests; users stop it with Ctrl-C."""
+def watch_paths(paths: Iterable[str], register_again: Callable[[], bool], log: Log, interval: float = 1.0) -> None:
+    """Runs until Ctrl-C (SIGINT)."""
     paths = list(paths)
     seen = _mtimes(paths)
     log(f"Watching {len(seen)} file(s) for changes; Ctrl-C to stop.")
-    done = 0
     try:
-        while rounds is None or done < rounds:
+        while True:
             time.sleep(interval)
-            done += 1
             now = _mtimes(paths)
             if now != seen:
                 seen = now
