@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from cli_helpers import FLOWIMG, seed_flow  # noqa: E402
 from docker_service import BASE_IMAGE, DOCKER, REGISTRY  # noqa: E402
+from ports import free_port  # noqa: E402
 
 ROUNDS = 3 if "--quick" in sys.argv else 7
 
@@ -180,7 +181,7 @@ def postgres():
 def cloud_servers(work: Path):
     import cloud_services as cs
 
-    moto_port, gcs_port = cs.free_port(), cs.free_port()
+    moto_port, gcs_port = free_port(), free_port()
     moto = cs.ServerProcess([cs._executable("moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], moto_port,
                             str(work / "moto.log"), cs._clean_env())
     gcs = cs.ServerProcess([cs._executable("gcp-storage-emulator"), "-d", str(work / "gcs"), "start", "--host",

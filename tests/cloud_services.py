@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,19 +28,10 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from ports import closed_port, free_port
+
 VENV_BIN = os.path.dirname(sys.executable)
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (for 'endpoint unreachable')."""
-    return free_port()
 
 
 def _executable(name: str) -> str:

@@ -12,7 +12,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pytest
+
+from ports import free_port
 
 TEST_USER = "flowimg_test"
 
@@ -55,12 +56,6 @@ def _bin_dir() -> str:
             pytrace=False,
         )
     return os.path.dirname(found[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(*command: str) -> subprocess.CompletedProcess:

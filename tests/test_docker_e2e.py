@@ -14,6 +14,7 @@ import pytest
 
 from cli_helpers import one_line_error, seed_flow
 from docker_service import BASE_IMAGE, PIP_BASE_IMAGE, REGISTRY, docker
+from ports import free_port
 
 pytestmark = pytest.mark.usefixtures("no_new_containers")
 
@@ -185,12 +186,6 @@ def test_path_neither_in_files_nor_in_the_base_image(cli, tmp_path, image_name):
     line = one_line_error(cli("build", "-p", str(script), "--no-push", ok=False))
     assert "script /opt/flows/missing.py is not in the image" in line
     assert docker("image", "inspect", f"{REGISTRY}/{image_name}:latest", check=False).returncode != 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_push_to_a_registry_that_is_down(cli, tmp_path, image_name):

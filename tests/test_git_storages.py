@@ -13,7 +13,6 @@ from the stored settings, edit a task body and commit, run again -> new output, 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from typing import Any, Callable, Dict, List, Optional
@@ -25,6 +24,7 @@ from flowimg.loading import load_script, pick_flow
 from flowimg.storage import from_dict
 from flowimg.storage.base import Storage
 from flowimg.storage.git_hosted import forget_folder
+from ports import closed_port
 
 FLOW_PATH = "flows/my_flow.py"
 
@@ -77,13 +77,6 @@ with Flow("example") as flow:
 
 def short(sha: str) -> str:
     return sha[:7]
-
-
-def closed_port() -> int:
-    """A port nothing listens on: bound, then released."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Case:
