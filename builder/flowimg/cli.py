@@ -41,8 +41,7 @@ def _collect(paths: List[str], modules: List[str], names: List[str]):
         raise FlowimgError("say where the flows are: -p FILE|DIR|GLOB or -m MODULE")
     found, errors = collect(paths, modules, names)
     if errors:
-        source, message = next(iter(errors.items()))
-        raise FlowimgError(message)
+        raise FlowimgError(next(iter(errors.values())))
     return found
 
 

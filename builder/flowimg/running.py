@@ -49,7 +49,6 @@ def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any
     from .manifest import MANIFEST_LABEL
 
     engine = Engine.shared()
-    engine.ensure(image)
     command: List[str] = [
         registered.name,
         "--expect-structure-json", json.dumps(registered.structure, sort_keys=True),

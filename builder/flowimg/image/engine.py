@@ -151,15 +151,6 @@ class Engine:
             reason = str(exc.explanation or exc).replace(password, "***")
             raise FlowimgError(f"login to {registry} as {username} failed: {reason}") from None
 
-    def image_exists(self, reference: str) -> bool:
-        import docker.errors
-
-        try:
-            self.client.images.get(reference)
-            return True
-        except docker.errors.ImageNotFound:
-            return False
-
     def image_id(self, reference: str) -> Optional[str]:
         import docker.errors
 
@@ -180,14 +171,16 @@ class Engine:
                 "build it with `flowimg build`"
             ) from None
 
-    def ensure(self, reference: str) -> None:
-        """Pull only when missing, like `docker run --pull missing`, so a local rebuild is never replaced."""
-        if not self.image_exists(reference):
-            self.pull(reference)
-
     def labels(self, reference: str) -> Dict[str, str]:
-        self.ensure(reference)
-        return dict(self.client.images.get(reference).attrs.get("Config", {}).get("Labels") or {})
+        """Pulls only when missing, like `docker run --pull missing`, so a local rebuild is never replaced."""
+        import docker.errors
+
+        try:
+            image = self.client.images.get(reference)
+        except docker.errors.ImageNotFound:
+            self.pull(reference)
+            image = self.client.images.get(reference)
+        return dict(image.attrs.get("Config", {}).get("Labels") or {})
 
     def remove_image(self, image_id: str) -> None:
         import docker.errors

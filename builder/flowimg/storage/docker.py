@@ -121,6 +121,7 @@ class Docker(Storage):
         copies = check_files(self.files)
         repository = check_repository(self.repository)
         tag = check_tag(self.image_tag or DEFAULT_TAG)
+        storage = self.to_dict()
         entries = []
         for name, location in sorted(self.flows.items()):
             flow = self._flow_objects[name]
@@ -133,7 +134,7 @@ class Docker(Storage):
             else:
                 sha = hashlib.sha256(self._pickles[name]).hexdigest()
             entries.append(flow_entry(
-                name=name, path=location, stored_as_script=self.stored_as_script, storage=self.to_dict(),
+                name=name, path=location, stored_as_script=self.stored_as_script, storage=storage,
                 structure=flow.structure(), structure_hash=flow.structure_hash(), script_sha256=sha,
             ))
         manifest_text = dumps(build_manifest(entries, __version__, platform.python_version()))
