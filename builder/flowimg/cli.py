@@ -112,6 +112,10 @@ def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
         typer.echo("# context files:")
         for entry in item["context"]:
             typer.echo(f"  {entry}")
+        if item["ignore_patterns"]:
+            typer.echo(f"# excluded {len(item['excluded'])} paths by: {' '.join(item['ignore_patterns'])}")
+            for entry in item["excluded"]:
+                typer.echo(f"  {entry}")
 
 
 @app.command()

@@ -1,7 +1,12 @@
 """A deterministic build context: the same inputs give the same bytes and the same digest.
 
-Entries are sorted, mtimes fixed, owners 0, modes normalised and gzip carries no timestamp,
+Entries are sorted, mtimes fixed, owners 0, modes normalised and gzip carries no timestamp or name,
 so an unchanged flow never busts the engine's cache and the digest can name the context.
+The tar.gz is streamed in chunks to a file (or only hashed, for `plan`), never held in memory.
+
+What a mapped folder may hold is decided explicitly: regular files and folders are copied, symlinks
+that stay inside the folder are kept as links, and links leaving it, dangling links, special files
+(FIFO, socket, device) and unreadable paths are refused with the path and the fix.
 """
 from __future__ import annotations
 
@@ -11,48 +16,178 @@ import io
 import os
 import stat
 import tarfile
-from dataclasses import dataclass
-from typing import Dict, Iterator, List, Tuple
+from dataclasses import dataclass, field
+from typing import IO, Callable, Dict, List, Optional, Tuple
 
+from ..errors import FlowimgError
 from ..manifest import MANIFEST_PATH
+from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, ignored, parse_rules
 from .spec import CODE_DIR, ImageSpec
 
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time zip-based tools accept too
 RUNTIME_DIR = "flowimg/lib"
+DEFAULT_RULES = parse_rules(list(DEFAULT_PATTERNS))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One context member: a local file or folder, a symlink (kept as a link) or bytes made here."""
+
+    kind: str  # file | dir | link | blob
+    path: str = ""
+    target: str = ""
+    data: bytes = b""
+    executable: bool = False
+
+
+@dataclass
+class Collected:
+    entries: Dict[str, Entry] = field(default_factory=dict)
+    excluded: List[str] = field(default_factory=list)
+    patterns: List[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class BuildContext:
-    data: bytes
     digest: str
     names: Tuple[str, ...]
+    excluded: Tuple[str, ...] = ()  # local paths left out by .flowimgignore and the default patterns
+    patterns: Tuple[str, ...] = ()  # the ignore patterns applied to mapped folders
 
 
-def _walk(source: str, name: str) -> Iterator[Tuple[str, str]]:
-    """(context name, local path) for a file or every file and folder under a folder."""
-    if os.path.isfile(source):
-        yield name, source
+def _fix(root: str) -> str:
+    return f"remove it or list it in {os.path.join(root, IGNORE_FILE)}"
+
+
+def _regular(path: str, root: str, st: os.stat_result) -> Entry:
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        raise FlowimgError(f"{path} is {kind}; images get only regular files, folders and links: {_fix(root)}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise FlowimgError(f"cannot read {path} ({exc.strerror}); make it readable (chmod a+r) or {_fix(root)}") from None
+    return Entry(kind="file", path=path, executable=bool(st.st_mode & stat.S_IXUSR))
+
+
+def _link(path: str, root: str) -> Entry:
+    """A link inside the mapped folder stays a link (relative, so it works at its image path)."""
+    resolved = os.path.realpath(path)
+    if not os.path.exists(resolved):
+        raise FlowimgError(f"{path} is a symlink to {os.readlink(path)}, which does not exist; fix the link or {_fix(root)}")
+    real_root = os.path.realpath(root)
+    if resolved != real_root and not resolved.startswith(real_root.rstrip("/") + "/"):
+        raise FlowimgError(
+            f"{path} is a symlink to {resolved}, outside the mapped folder {root}, which is not copied into "
+            f"images; map that file in files= itself, or {_fix(root)}"
+        )
+    return Entry(kind="link", path=path, target=os.path.relpath(resolved, os.path.realpath(os.path.dirname(path))))
+
+
+def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
+            keep: Optional[Callable[[str], bool]] = None) -> None:
+    """Everything under `root` that the rules keep, as `name/...`; excluded paths are recorded."""
+    rescue = any(rule.negate for rule in rules)
+
+    def visit(folder: str, rel: str) -> None:
+        try:
+            children = sorted(os.listdir(folder))
+        except OSError as exc:
+            raise FlowimgError(
+                f"cannot read folder {folder} ({exc.strerror}); make it readable (chmod a+rx) or {_fix(root)}"
+            ) from None
+        for child in children:
+            path, child_rel = os.path.join(folder, child), f"{rel}/{child}" if rel else child
+            st = os.lstat(path)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if ignored(rules, child_rel):
+                out.excluded.append(os.path.join(root, child_rel) + ("/" if is_dir else ""))
+                if is_dir and rescue:  # a later `!pattern` may take something below back in
+                    visit(path, child_rel)
+                continue
+            if keep is not None and not is_dir and not keep(child):
+                continue
+            target = f"{name}/{child_rel}"
+            if stat.S_ISLNK(st.st_mode):
+                out.entries[target] = _link(path, root)
+            elif is_dir:
+                out.entries[target] = Entry(kind="dir", path=path)
+                visit(path, child_rel)
+            else:
+                out.entries[target] = _regular(path, root, st)
+
+    out.entries[name] = Entry(kind="dir", path=root)
+    visit(root, "")
+
+
+def _folder_rules(root: str) -> Tuple[Rule, ...]:
+    path = os.path.join(root, IGNORE_FILE)
+    if not os.path.isfile(path):
+        return DEFAULT_RULES
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return DEFAULT_RULES + parse_rules(fh.read().splitlines())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowimgError(f"cannot read {path} ({exc}); make it a readable UTF-8 text file") from None
+
+
+def _add_source(source: str, name: str, out: Collected) -> None:
+    """A `files` source: the path the user named is followed; inside a folder, links are checked."""
+    real = os.path.realpath(source)
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise FlowimgError(f"cannot read files source {source} ({exc.strerror}); fix the path in files={{...}}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        out.entries[name] = _regular(source, os.path.dirname(source), st)
         return
-    yield name, source
-    for root, dirs, files in os.walk(source):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        rel = os.path.relpath(root, source)
-        for entry in sorted(dirs) + sorted(f for f in files if not f.endswith(".pyc")):
-            path = os.path.join(root, entry)
-            yield os.path.normpath(os.path.join(name, rel, entry)), path
+    rules = _folder_rules(real)
+    out.patterns.extend(rule.pattern for rule in rules if rule.pattern not in out.patterns)
+    _folder(real, name, rules, out)
 
 
-def package_sources(package_dir: str, target: str) -> Dict[str, str]:
+def package_sources(package_dir: str, target: str, out: Collected) -> None:
     """The .py files of a pure-Python package, for copying it into an image without pip or network."""
-    entries: Dict[str, str] = {}
     name = os.path.basename(package_dir.rstrip("/"))
-    for context_name, path in _walk(package_dir, f"{target}/{name}"):
-        if os.path.isdir(path) or path.endswith(".py"):
-            entries[context_name] = path
-    return entries
+    _folder(package_dir, f"{target}/{name}", DEFAULT_RULES, out, keep=lambda f: f.endswith(".py"))
 
 
-def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+def collect(spec: ImageSpec, dockerfile: str, runtime_packages: List[str]) -> Collected:
+    """Every member the Dockerfile copies, checked, with no file content read."""
+    out = Collected()
+    for package_dir in runtime_packages:
+        package_sources(package_dir, RUNTIME_DIR, out)
+    for copy in spec.copies:
+        _add_source(copy.source, copy.context_name, out)
+    if spec.wheelhouse:
+        _folder(spec.wheelhouse, "wheelhouse", DEFAULT_RULES, out)
+    out.entries["Dockerfile"] = Entry(kind="blob", data=dockerfile.encode())
+    out.entries[CODE_DIR + MANIFEST_PATH] = Entry(kind="blob", data=spec.manifest_text.encode())
+    for image_path, data in spec.pickles:
+        out.entries[CODE_DIR + image_path] = Entry(kind="blob", data=data)
+    return out
+
+
+class _HashingWriter:
+    """A sink for the gzip stream: hashes every chunk and passes it on to `out`, if any."""
+
+    def __init__(self, out: Optional[IO[bytes]]) -> None:
+        self.out, self.sha = out, hashlib.sha256()
+
+    def write(self, chunk: bytes) -> int:
+        self.sha.update(chunk)
+        if self.out is not None:
+            self.out.write(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        if self.out is not None:
+            self.out.flush()
+
+
+def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, target: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mtime = FIXED_MTIME
@@ -60,35 +195,37 @@ def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> tar
     info.uname = info.gname = ""
     info.type = kind
     info.mode = mode
+    info.linkname = target
     return info
 
 
-def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str]) -> BuildContext:
-    """Everything the Dockerfile copies, read from disk once, tarred in sorted order."""
-    blobs: Dict[str, bytes] = {"Dockerfile": dockerfile.encode(), CODE_DIR + MANIFEST_PATH: spec.manifest_text.encode()}
-    local: Dict[str, str] = {}
-    for package_dir in runtime_packages:
-        local.update(package_sources(package_dir, RUNTIME_DIR))
-    for copy in spec.copies:
-        local.update(dict(_walk(copy.source, copy.context_name)))
-    if spec.wheelhouse:
-        local.update(dict(_walk(spec.wheelhouse, "wheelhouse")))
-    for image_path, data in spec.pickles:
-        blobs[CODE_DIR + image_path] = data
-    names = sorted(set(blobs) | set(local))
+def _add(tar: tarfile.TarFile, name: str, entry: Entry) -> None:
+    if entry.kind == "blob":
+        tar.addfile(_info(name, len(entry.data), 0o644), io.BytesIO(entry.data))
+    elif entry.kind == "link":
+        tar.addfile(_info(name, 0, 0o777, tarfile.SYMTYPE, entry.target))
+    elif entry.kind == "file":
+        try:
+            with open(entry.path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                tar.addfile(_info(name, size, 0o755 if entry.executable else 0o644), fh)
+        except OSError as exc:
+            raise FlowimgError(f"{entry.path} changed or vanished while the build context was written ({exc}); "
+                               "build again") from None
+    else:
+        tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE))
+
+
+def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
+                  out: Optional[IO[bytes]] = None) -> BuildContext:
+    """Stream the tar.gz into `out` (a binary file), or only hash it when `out` is None (`plan`)."""
+    collected = collect(spec, dockerfile, runtime_packages)
+    names = sorted(collected.entries)
     parents = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(parents | set(names)):
-            path = local.get(name)
-            if name in blobs:
-                tar.addfile(_info(name, len(blobs[name]), 0o644), io.BytesIO(blobs[name]))
-            elif path is not None and os.path.isfile(path):
-                executable = os.stat(path).st_mode & stat.S_IXUSR
-                with open(path, "rb") as fh:
-                    data = fh.read()
-                tar.addfile(_info(name, len(data), 0o755 if executable else 0o644), io.BytesIO(data))
-            else:
-                tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE))
-    packed = gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
-    return BuildContext(data=packed, digest="sha256:" + hashlib.sha256(packed).hexdigest(), names=tuple(names))
+    sink = _HashingWriter(out)
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name in sorted(parents | set(names)):
+                _add(tar, name, collected.entries.get(name, Entry(kind="dir")))
+    return BuildContext(digest="sha256:" + sink.sha.hexdigest(), names=tuple(names),
+                        excluded=tuple(collected.excluded), patterns=tuple(collected.patterns))

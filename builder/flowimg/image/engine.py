@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import codecs
-import io
 import os
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import IO, Any, Callable, Dict, Iterable, List, Optional
 
 from ..errors import FlowimgError
 
@@ -78,7 +77,7 @@ class Engine:
         self.client = client
         self.api = client.api
 
-    def build(self, context: bytes, tag: str, log: Log,
+    def build(self, context: IO[bytes], tag: str, log: Log,
               network_mode: str = "none", **kwargs: Any) -> str:
         """Stream the build log; on an error report the failing step's last lines, leave no containers."""
         import docker.errors
@@ -88,7 +87,7 @@ class Engine:
         image_id: Optional[str] = None
         try:
             stream = self.api.build(
-                fileobj=io.BytesIO(context), custom_context=True, encoding="gzip", tag=tag,
+                fileobj=context, custom_context=True, encoding="gzip", tag=tag,
                 rm=True, forcerm=True, decode=True, network_mode=network_mode, **kwargs,
             )
             for chunk in stream:

@@ -5,7 +5,8 @@ import hashlib
 import os
 import platform
 import re
-from typing import Any, Dict, List, Optional, Tuple
+import tempfile
+from typing import IO, Any, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..flow import Flow
@@ -160,8 +161,10 @@ class Docker(Storage):
             user_dockerfile=user_dockerfile, pickles=pickles, manifest_text=manifest_text, labels=labels,
         )
 
-    def render(self) -> Tuple[Any, str, Any]:
-        """(spec, Dockerfile text, build context): everything `plan` shows and `build` sends."""
+    def render(self, out: Optional[IO[bytes]] = None) -> Tuple[Any, str, Any]:
+        """(spec, Dockerfile text, build context): everything `plan` shows and `build` sends.
+
+        The context is streamed into `out` when given, else only hashed."""
         import flowimg
         from ..image.context import build_context
         from ..image.render import render_dockerfile
@@ -174,23 +177,26 @@ class Docker(Storage):
             import cloudpickle
 
             packages.append(os.path.dirname(cloudpickle.__file__))
-        return spec, dockerfile, build_context(spec, dockerfile, packages)
+        return spec, dockerfile, build_context(spec, dockerfile, packages, out)
 
     def plan(self) -> Optional[Dict[str, Any]]:
         spec, dockerfile, context = self.render()
         return {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
-                "context_digest": context.digest}
+                "context_digest": context.digest, "excluded": list(context.excluded),
+                "ignore_patterns": list(context.patterns)}
 
     def build(self, push: bool = True, log: Log = _quiet) -> None:
         from ..image.engine import Engine
 
-        spec, _, context = self.render()
-        engine = Engine.shared()
-        previous = engine.image_id(spec.image_ref)
-        kwargs = dict(self.build_kwargs)
-        network = kwargs.pop("network_mode", "host" if spec.python_dependencies and not spec.wheelhouse else "none")
-        log(f"Building image {spec.image_ref} (context {context.digest[:19]}, {len(context.names)} entries)")
-        image_id = engine.build(context.data, spec.image_ref, log, network_mode=network, **kwargs)
+        with tempfile.TemporaryFile(prefix="flowimg-context-") as context_file:
+            spec, _, context = self.render(context_file)
+            context_file.seek(0)
+            engine = Engine.shared()
+            previous = engine.image_id(spec.image_ref)
+            kwargs = dict(self.build_kwargs)
+            network = kwargs.pop("network_mode", "host" if spec.python_dependencies and not spec.wheelhouse else "none")
+            log(f"Building image {spec.image_ref} (context {context.digest[:19]}, {len(context.names)} entries)")
+            image_id = engine.build(context_file, spec.image_ref, log, network_mode=network, **kwargs)
         if not self.ignore_healthchecks:
             self._health_check(engine, image_id, previous, log)
         if push and self.registry_url:
