@@ -56,6 +56,8 @@ def load_script(path: str, text: Optional[str] = None) -> Dict[str, Flow]:
             raise FlowimgError(f"flow script {path} does not exist; check the path") from None
         except OSError as exc:
             raise FlowimgError(f"cannot read flow script {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise FlowimgError(f"flow script {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
         code = compile(text, path, "exec")
     except SyntaxError as exc:
@@ -128,8 +130,12 @@ def flow_to_bytes(flow: Flow) -> bytes:
 def flow_from_bytes(data: bytes) -> Flow:
     if not data.startswith(PICKLE_MAGIC):
         raise FlowimgError("these bytes are not a flowimg pickle; re-register the flow")
-    header_line, payload = data[len(PICKLE_MAGIC):].split(b"\n", 1)
-    made = json.loads(header_line)
+    try:
+        header_line, payload = data[len(PICKLE_MAGIC):].split(b"\n", 1)
+        made = json.loads(header_line)
+        made = {"python": str(made["python"]), "cloudpickle": made["cloudpickle"]}
+    except (ValueError, KeyError, TypeError):
+        raise FlowimgError("the flowimg pickle's header is damaged; re-register the flow") from None
     here = _versions()
     try:
         import cloudpickle
@@ -152,4 +158,11 @@ def flow_from_bytes(data: bytes) -> Flow:
         raise FlowimgError(f"cannot unpickle the flow: {type(exc).__name__}: {exc}") from None
     if not isinstance(flow, Flow):
         raise FlowimgError("the pickle does not hold a flow")
+    return flow
+
+
+def check_flow_name(flow: Flow, name: str, location: str) -> Flow:
+    """A pickle must hold the flow it was asked for, not one whose name merely slugs alike."""
+    if flow.name != name:
+        raise FlowimgError(f"{location} holds flow '{flow.name}', not '{name}'; re-register flow '{name}'")
     return flow

@@ -9,14 +9,15 @@ imported that a run does not use, so a container starts fast on any Python base 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .errors import FlowimgError
 from .flow import describe_structure_change, structure_hash
-from .manifest import MANIFEST_PATH, flow_from_manifest, loads
+from .manifest import MANIFEST_PATH, flow_from_manifest, loads, storage_problem, structure_problem
 
 
 def _log(message: str) -> None:
@@ -30,6 +31,26 @@ def read_manifest(path: str = MANIFEST_PATH) -> Optional[Dict[str, Any]]:
             return loads(fh.read(), path)
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowimgError(f"cannot read the flowimg manifest {path} ({exc}); rebuild the image") from None
+
+
+def json_option(value: Optional[str], flag: str, problem: Callable[[Any, str], Optional[str]]) -> Any:
+    """A JSON argument, decoded and shape-checked, or None when it was not given."""
+    if value is None:
+        return None
+    try:
+        decoded = json.loads(value)
+    except ValueError as exc:
+        raise FlowimgError(f"{flag} is not valid JSON ({exc}); pass one JSON object") from None
+    error = problem(decoded, flag)
+    if error:
+        raise FlowimgError(f"{flag} is not usable: {error}")
+    return decoded
+
+
+def _object(value: Any, where: str) -> Optional[str]:
+    return None if isinstance(value, dict) else f"{where} is {type(value).__name__}, not a JSON object"
 
 
 def parse_params(pairs: List[str]) -> Dict[str, Any]:
@@ -62,8 +83,27 @@ def load(name: str, storage_data: Optional[Dict[str, Any]], manifest: Optional[D
     if storage_data is None:
         if manifest is None:
             raise FlowimgError(f"this image has no flowimg manifest at {MANIFEST_PATH}; build it with flowimg build")
-        storage_data = flow_from_manifest(manifest, name, "this image")["storage"]
+        entry = flow_from_manifest(manifest, name, "this image")
+        storage_data = entry["storage"]
+        if not entry["stored_as_script"] and entry.get("script_sha256"):
+            check_pickle(entry["path"], entry["script_sha256"])
     return from_dict(storage_data).get_flow(name, log=_log)
+
+
+def check_pickle(path: str, recorded: str) -> None:
+    """The pickle must be the one the manifest describes, not one another flow or a later edit left."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise FlowimgError(f"cannot read the pickled flow {path} ({exc.strerror}); rebuild the image") from None
+    if digest.hexdigest() != recorded:
+        raise FlowimgError(
+            f"the pickled flow {path} has sha256 {digest.hexdigest()[:12]}…, the manifest records "
+            f"{str(recorded)[:12]}…; rebuild the image"
+        )
 
 
 def check_all(manifest: Optional[Dict[str, Any]]) -> int:
@@ -105,7 +145,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         storage_json = _take(args, "--storage-json")
         expected_json = _take(args, "--expect-structure-json")
         hint = _take(args, "--register-hint") or "flowimg register -p <flow script>"
-        params = json.loads(_take(args, "--params-json") or "{}")
+        params = json_option(_take(args, "--params-json"), "--params-json", _object) or {}
         pairs = []
         while "--param" in args:
             pairs.append(_take(args, "--param"))
@@ -119,10 +159,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             name = known[0]
         else:
             raise FlowimgError(f"name the flow to run; this image holds: {', '.join(known) or 'none'}")
-        storage_data = json.loads(storage_json) if storage_json else None
+        storage_data = json_option(storage_json, "--storage-json", storage_problem)
+        expected = json_option(expected_json, "--expect-structure-json", structure_problem)
         flow = load(name, storage_data, manifest)
-        if expected_json:
-            check_structure(flow, json.loads(expected_json), hint)
+        if expected is not None:
+            check_structure(flow, expected, hint)
         elif manifest is not None and storage_data is None:
             check_structure(flow, flow_from_manifest(manifest, name, "this image")["structure"], "rebuild the image")
         _log(f"Running flow '{name}'")

@@ -30,9 +30,20 @@ def storage_class(kind: str) -> type:
 
 def from_dict(data: Dict[str, Any]) -> Storage:
     """Rebuild a storage from `Storage.to_dict()` output (the backend's and the manifest's form)."""
+    from ..manifest import storage_problem
+
+    problem = storage_problem(data)
+    if problem:
+        raise FlowimgError(f"the recorded storage is damaged ({problem}); re-register the flow or rebuild the image")
     cls = storage_class(data["kind"])
-    storage = cls(stored_as_script=data.get("stored_as_script", cls.script_only), **data.get("settings", {}))
-    storage.flows = dict(data.get("flows", {}))
+    try:
+        storage = cls(stored_as_script=data.get("stored_as_script", cls.script_only), **data["settings"])
+    except (TypeError, ValueError) as exc:
+        raise FlowimgError(
+            f"the recorded {data['kind']} storage settings do not fit this flowimg ({exc}); "
+            "re-register the flow or rebuild the image"
+        ) from None
+    storage.flows = dict(data["flows"])
     return storage
 
 

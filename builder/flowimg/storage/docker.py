@@ -10,7 +10,7 @@ from typing import IO, Any, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..flow import Flow
-from ..loading import flow_from_bytes, flow_to_bytes, load_script, pick_flow
+from ..loading import check_flow_name, flow_from_bytes, flow_to_bytes, load_script, pick_flow
 from .base import Log, Storage, _quiet, script_sha256
 
 PICKLE_DIR = "/opt/flowimg/flows"
@@ -88,8 +88,15 @@ class Docker(Storage):
 
     def location_for(self, flow: Flow, script_path: Optional[str]) -> str:
         if not self.stored_as_script:
+            location = f"{PICKLE_DIR}/{_slug(flow.name)}.flowpickle"
+            other = next((n for n, where in self.flows.items() if where == location and n != flow.name), None)
+            if other is not None:
+                raise FlowimgError(
+                    f"flows '{other}' and '{flow.name}' would share the pickle {location} in one image; "
+                    "rename one so their names differ in more than case and punctuation"
+                )
             self._pickles[flow.name] = flow_to_bytes(flow)
-            return f"{PICKLE_DIR}/{_slug(flow.name)}.flowpickle"
+            return location
         if self.path:
             return self.path
         from ..image.spec import check_files, image_path_for
@@ -130,8 +137,7 @@ class Docker(Storage):
             if self.stored_as_script:
                 local = covered_by_files(copies, location)
                 if local is not None:
-                    with open(local, encoding="utf-8") as fh:
-                        sha = script_sha256(fh.read())
+                    sha = script_sha256(_read_text(local, "flow script"))
             else:
                 sha = hashlib.sha256(self._pickles[name]).hexdigest()
             entries.append(flow_entry(
@@ -226,8 +232,12 @@ class Docker(Storage):
                     f"files={{'/local/path.py': '{location}'}} or use a base image that has it"
                 )
             return pick_flow(load_script(location), flow_name, location)
-        with open(location, "rb") as fh:
-            return flow_from_bytes(fh.read())
+        try:
+            with open(location, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise FlowimgError(f"cannot read the pickled flow {location} ({exc.strerror}); rebuild the image") from None
+        return check_flow_name(flow_from_bytes(data), flow_name, location)
 
     def settings(self) -> Dict[str, Any]:
         return {
@@ -249,3 +259,5 @@ def _read_text(path: str, what: str) -> str:
             return fh.read()
     except OSError as exc:
         raise FlowimgError(f"cannot read {what} {path}: {exc.strerror}; fix the path") from None
+    except UnicodeDecodeError as exc:
+        raise FlowimgError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None

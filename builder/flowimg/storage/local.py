@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from typing import Any, Dict, Optional
 
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..home import flowimg_home
-from ..loading import flow_from_bytes, flow_to_bytes, load_script, pick_flow
+from ..loading import check_flow_name, flow_from_bytes, flow_to_bytes, load_script, pick_flow
 from .base import Log, Storage, _quiet
 
 
@@ -33,7 +34,7 @@ class Local(Storage):
             return location
         data = flow_to_bytes(flow)
         folder = self.directory or os.path.join(flowimg_home(), "flows")
-        location = os.path.join(folder, flow.name, hashlib.sha256(data).hexdigest()[:20] + ".flowpickle")
+        location = os.path.join(folder, _folder_name(flow.name), hashlib.sha256(data).hexdigest()[:20] + ".flowpickle")
         self._pickles[location] = data
         return location
 
@@ -57,9 +58,22 @@ class Local(Storage):
             return pick_flow(load_script(location), flow_name, location)
         try:
             with open(location, "rb") as fh:
-                return flow_from_bytes(fh.read())
+                data = fh.read()
         except FileNotFoundError:
             raise FlowimgError(f"pickled flow {location} is gone; re-register flow '{flow_name}'") from None
+        except OSError as exc:
+            raise FlowimgError(f"cannot read pickled flow {location} ({exc.strerror}); re-register flow '{flow_name}'") from None
+        if not os.path.basename(location).startswith(hashlib.sha256(data).hexdigest()[:20] + "."):
+            raise FlowimgError(f"pickled flow {location} was changed after registration; re-register flow '{flow_name}'")
+        return check_flow_name(flow_from_bytes(data), flow_name, location)
 
     def settings(self) -> Dict[str, Any]:
         return {"path": self.path, "directory": self.directory}
+
+
+def _folder_name(flow_name: str) -> str:
+    """The flow's name when it is a plain file name, else a slug plus a hash: never a path out of the folder."""
+    if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_ .-]*", flow_name) and flow_name.strip(". ") == flow_name:
+        return flow_name
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", flow_name).strip("-.") or "flow"
+    return f"{slug}-{hashlib.sha256(flow_name.encode('utf-8')).hexdigest()[:12]}"
