@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
 from ..errors import FlowimgError
+from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES, VERSION_TABLE, check_supported, unversioned
 
 
 @dataclass(frozen=True)
@@ -116,29 +117,6 @@ class Backend(abc.ABC):
         self.close()
 
 
-# Text columns for JSON keep one schema and one set of queries valid on both databases.
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS projects (
-        name TEXT PRIMARY KEY,
-        created_at TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS flow_versions (
-        id TEXT PRIMARY KEY,
-        project TEXT NOT NULL REFERENCES projects (name),
-        name TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        structure TEXT NOT NULL,
-        structure_hash TEXT NOT NULL,
-        storage TEXT NOT NULL,
-        labels TEXT NOT NULL,
-        parameters TEXT NOT NULL,
-        metadata_hash TEXT NOT NULL,
-        registered_at TEXT NOT NULL,
-        source TEXT NOT NULL DEFAULT '',
-        UNIQUE (project, name, version)
-    )""",
-)
-
 _COLUMN_NAMES = tuple(field.name for field in fields(FlowVersion))
 _COLUMNS = ", ".join(_COLUMN_NAMES)
 _JSON_FIELDS = ("structure", "storage", "labels", "parameters")
@@ -171,10 +149,33 @@ class SQLBackend(Backend):
     def _write(self, *key: str) -> Iterator[None]:
         """A transaction in which no other writer of the same key runs (whole database on SQLite)."""
 
+    @abc.abstractmethod
+    def _tables(self) -> list[str]:
+        """Names of the tables in the registry's database (schema, on PostgreSQL)."""
+
+    @abc.abstractmethod
+    def _columns(self, table: str) -> list[str]: ...
+
     def _create_schema(self) -> None:
+        """Create a new registry, or migrate an older one forward; refuse one newer than this flowimg."""
         with self._write("schema"):
-            for statement in SCHEMA:
+            tables = self._tables()
+            if VERSION_TABLE in tables:
+                row = self._execute(f"SELECT MAX(version) FROM {VERSION_TABLE}").fetchone()
+                version = row[0] if row and row[0] is not None else unversioned(tables, self._columns)
+            else:
+                version = unversioned(tables, self._columns)
+            if version is not None:
+                check_supported(version, self.location)
+            if version == SCHEMA_VERSION and VERSION_TABLE in tables:
+                return
+            for statement in TABLES if version is None else TABLES[-1:]:
                 self._execute(statement)
+            for step in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step + 1]:
+                    self._execute(statement)
+            self._execute(f"DELETE FROM {VERSION_TABLE}")
+            self._execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (?)", (SCHEMA_VERSION,))
 
     def _insert_project(self, name: str) -> bool:
         if not isinstance(name, str) or not name.strip():

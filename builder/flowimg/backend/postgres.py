@@ -105,5 +105,14 @@ class PostgresBackend(SQLBackend):
         except self._driver_error as exc:
             raise self._error("a transaction failed on", exc) from None
 
+    def _tables(self) -> list[str]:
+        return [row[0] for row in self._execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()]
+
+    def _columns(self, table: str) -> list[str]:
+        return [row[0] for row in self._execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ?", (table,)).fetchall()]
+
     def close(self) -> None:
         self._conn.close()

@@ -47,6 +47,12 @@ class SQLiteBackend(SQLBackend):
             self._conn.rollback()
             raise
 
+    def _tables(self) -> list[str]:
+        return [row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+
+    def _columns(self, table: str) -> list[str]:
+        return [row[1] for row in self._execute(f"PRAGMA table_info({table})").fetchall()]
+
     def _error(self, exc: sqlite3.Error) -> FlowimgError:
         if "locked" in str(exc) or "busy" in str(exc):
             return FlowimgError(
