@@ -60,7 +60,13 @@ def run_image_storage(storages: List[Storage], reference: str, base_image: Optio
                       wheelhouse: Optional[str], extra: List[str]) -> Docker:
     """An image holding no flow: the runtime plus what these storages need to fetch their scripts,
     for `flowimg run --image`, so new code runs with no rebuild."""
+    from .image.spec import check_repository, check_tag
+
+    if not reference.strip():
+        raise FlowimgError("run-image needs the image to make, e.g. flowimg run-image localhost:5000/flow-runner:1")
     registry, name, tag = split_reference(reference)
+    check_repository(f"{registry}/{name}" if registry else name)
+    check_tag(tag)
     requirements = sorted({r for s in storages for r in s.image_requirements()} | set(extra))
     return Docker(registry_url=registry, image_name=name, image_tag=tag, base_image=base_image,
                   python_dependencies=requirements, wheelhouse=wheelhouse)

@@ -65,8 +65,8 @@ def register(backend: Backend, project: str, found: List[FoundFlow], load_errors
     outcomes: List[Outcome] = []
     log("Collecting flows...")
     flow_errors = attach_storages(found)
-    if not backend.project_exists(project) and backend.create_project(project):
-        log(f"Created project '{project}'.")
+    # No project is created up front: the first registration that succeeds creates it in its own
+    # transaction, so a run in which every flow fails leaves the registry as it was.
     built: Dict[int, Optional[str]] = {}
     sources = list(dict.fromkeys([f.source for f in found] + list(load_errors)))
     for source in sources:

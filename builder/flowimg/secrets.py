@@ -22,6 +22,8 @@ def _file_secrets() -> Dict[str, str]:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return {}
+    if not stat.S_ISREG(mode):
+        raise FlowimgError(f"secrets file {path} is not a regular file; replace it with a JSON file (mode 600)")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise FlowimgError(
             f"secrets file {path} is readable by others (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
@@ -29,11 +31,16 @@ def _file_secrets() -> Dict[str, str]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError too
         raise FlowimgError(f"secrets file {path} is not valid JSON ({exc}); fix it") from None
     if not isinstance(data, dict):
         raise FlowimgError(f"secrets file {path} must hold a JSON object of NAME: value")
-    return {str(k): str(v) for k, v in data.items()}
+    wrong = sorted(k for k, v in data.items() if not isinstance(v, str))
+    if wrong:
+        raise FlowimgError(
+            f"secrets file {path}: the value of {', '.join(wrong)} is not a string; write each secret as \"NAME\": \"value\""
+        )
+    return data
 
 
 def find_secret(name: str) -> Optional[str]:

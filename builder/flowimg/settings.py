@@ -48,3 +48,38 @@ def find_defaults(start: str) -> Tuple[Dict[str, Any], str]:
         if parent == folder:
             return {}, folder
         folder = parent
+
+
+# What a setting must be, in words with an example, for the one-line error when it is something else.
+SETTING_KINDS = {
+    "text": "a string",
+    "texts": 'a list of strings, like ["requests==2.31"]',
+    "paths": 'a mapping of path: path, like {"/local/flow.py": "/opt/flow.py"}',
+    "env": 'a mapping of NAME: value, like {"A": "1"}',
+    "mapping": "a mapping of name: value",
+    "flag": "true or false",
+}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "flag":
+        return isinstance(value, bool)
+    if kind == "texts":
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return False
+    if kind == "paths":
+        return all(isinstance(v, str) for v in value.values())
+    if kind == "env":
+        return all(isinstance(v, (str, int, float)) for v in value.values())
+    return True
+
+
+def check_settings(where: str, values: Dict[str, Any], kinds: Dict[str, str]) -> None:
+    """Refuse a setting of the wrong type when it is read, not later as an odd failure (None means unset)."""
+    for key, value in values.items():
+        if value is not None and key in kinds and not _fits(value, kinds[key]):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise FlowimgError(f"{where}: {key} must be {SETTING_KINDS[kinds[key]]}, not {type(value).__name__} {shown}")

@@ -272,6 +272,9 @@ class SQLBackend(Backend):
         return [_row_to_version(row) for row in rows]
 
     def get(self, project: str, name: str, version: int | None = None) -> FlowVersion:
+        if version is not None and not 0 < version < 2 ** 63:
+            raise FlowimgError(f"version {version} cannot exist: versions are whole numbers from 1; "
+                               "pick one from `flowimg flows show` or omit --version for the latest")
         if version is None:
             latest = self._latest(project, name)
             if latest is None:

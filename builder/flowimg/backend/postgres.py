@@ -38,7 +38,12 @@ def parse_target(url: str) -> Target:
         info = conninfo_to_dict(url)
     except Exception:  # a malformed URL: fall back to what urlsplit can still read
         pass
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # the message names the fault, never the URL (it may hold a password)
+        raise FlowimgError(
+            f"the PostgreSQL registry URL is malformed ({exc}); write it as postgresql://USER@HOST:PORT/DATABASE"
+        ) from None
     try:
         url_port = str(parts.port or "")
     except ValueError:

@@ -19,6 +19,10 @@ DEFAULT_TAG = "latest"
 CONFIGURABLE = ("registry_url", "image_name", "image_tag", "base_image", "python_dependencies", "env_vars",
                 "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse")
 PATH_SETTINGS = ("dockerfile", "wheelhouse")
+SETTING_TYPES = {"path": "text", "files": "paths", "stored_as_script": "flag", "registry_url": "text",
+                 "image_name": "text", "image_tag": "text", "base_image": "text", "python_dependencies": "texts",
+                 "env_vars": "env", "extra_dockerfile_commands": "texts", "dockerfile": "text",
+                 "build_kwargs": "mapping", "ignore_healthchecks": "flag", "wheelhouse": "text"}
 
 
 def _slug(name: str) -> str:
@@ -39,6 +43,9 @@ class Docker(Storage):
                  env_vars: Optional[Dict[str, str]] = None, extra_dockerfile_commands: Optional[List[str]] = None,
                  dockerfile: Optional[str] = None, build_kwargs: Optional[Dict[str, Any]] = None,
                  ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None) -> None:
+        from ..settings import check_settings
+
+        check_settings("Docker storage", dict(locals()), SETTING_TYPES)
         super().__init__(stored_as_script)
         if stored_as_script and not path and not files:
             raise FlowimgError(
@@ -71,13 +78,14 @@ class Docker(Storage):
 
     def _apply_defaults(self, start: str) -> None:
         """Fill unset settings from the project's flowimg.yaml / pyproject.toml, paths relative to it."""
-        from ..settings import find_defaults
+        from ..settings import check_settings, find_defaults
 
         config, folder = find_defaults(start)
         for key, value in (config.get("docker") or {}).items():
             if key not in CONFIGURABLE:
                 raise FlowimgError(f"unknown docker setting '{key}' in the flowimg config near {start}; "
                                    f"known: {', '.join(CONFIGURABLE)}")
+            check_settings(f"docker setting in the flowimg config in {folder}", {key: value}, SETTING_TYPES)
             if getattr(self, key) in (None, [], {}):
                 if key in PATH_SETTINGS and isinstance(value, str):
                     value = os.path.normpath(os.path.join(folder, value))

@@ -18,6 +18,10 @@ class Local(Storage):
 
     def __init__(self, path: Optional[str] = None, directory: Optional[str] = None,
                  stored_as_script: bool = False) -> None:
+        from ..settings import check_settings
+
+        check_settings("Local storage", {"path": path, "directory": directory, "stored_as_script": stored_as_script},
+                       {"path": "text", "directory": "text", "stored_as_script": "flag"})
         super().__init__(stored_as_script)
         self.path = os.path.abspath(path) if path else None
         self.directory = os.path.abspath(directory) if directory else None
