@@ -40,6 +40,7 @@ def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
             wheelhouse=spec.wheelhouse,
             extra_commands=spec.extra_commands,
             labels=sorted(spec.labels.items()),
+            user=spec.user,
         )
     except jinja2.TemplateError as exc:
         raise FlowimgError(f"cannot render the Dockerfile template: {exc}; fix the template") from None

@@ -39,6 +39,7 @@ class ImageSpec:
     pickles: Tuple[Tuple[str, bytes], ...] = ()  # (image path, bytes)
     manifest_text: str = "{}"
     labels: Dict[str, str] = field(default_factory=dict)
+    user: Optional[str] = None  # USER of the image: flows run as it; None keeps the base image's
 
     @property
     def image_ref(self) -> str:

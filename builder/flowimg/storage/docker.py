@@ -15,14 +15,18 @@ from .base import Log, Storage, _quiet, script_sha256
 
 PICKLE_DIR = "/opt/flowimg/flows"
 DEFAULT_TAG = "latest"
+# Flows run as this numeric uid:gid, which needs no account in the image, so any Python base image works
+# and a run's environment (its secrets) is not readable by other users in the container.
+DEFAULT_USER = "65532:65532"
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?")
 # Settings a project may default in flowimg.yaml (docker: ...) or [tool.flowimg.docker].
 CONFIGURABLE = ("registry_url", "image_name", "image_tag", "base_image", "python_dependencies", "env_vars",
-                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse")
+                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse", "user")
 PATH_SETTINGS = ("dockerfile", "wheelhouse")
 SETTING_TYPES = {"path": "text", "files": "paths", "stored_as_script": "flag", "registry_url": "text",
                  "image_name": "text", "image_tag": "text", "base_image": "text", "python_dependencies": "texts",
                  "env_vars": "env", "extra_dockerfile_commands": "texts", "dockerfile": "text",
-                 "build_kwargs": "mapping", "ignore_healthchecks": "flag", "wheelhouse": "text"}
+                 "build_kwargs": "mapping", "ignore_healthchecks": "flag", "wheelhouse": "text", "user": "text"}
 
 
 def _slug(name: str) -> str:
@@ -42,7 +46,8 @@ class Docker(Storage):
                  base_image: Optional[str] = None, python_dependencies: Optional[List[str]] = None,
                  env_vars: Optional[Dict[str, str]] = None, extra_dockerfile_commands: Optional[List[str]] = None,
                  dockerfile: Optional[str] = None, build_kwargs: Optional[Dict[str, Any]] = None,
-                 ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None) -> None:
+                 ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None,
+                 user: Optional[str] = DEFAULT_USER) -> None:
         from ..settings import check_settings
 
         check_settings("Docker storage", dict(locals()), SETTING_TYPES)
@@ -65,6 +70,10 @@ class Docker(Storage):
         self.build_kwargs = dict(build_kwargs or {})
         self.ignore_healthchecks = ignore_healthchecks
         self.wheelhouse = wheelhouse
+        if user is not None and not _USER.fullmatch(user):
+            raise FlowimgError(f"Docker storage: user {user!r} is not a user name or uid[:gid]; use e.g. "
+                               f"user='{DEFAULT_USER}', user='root', or user=None for the base image's user")
+        self.user = user
         self._pickles: Dict[str, bytes] = {}
         self._defaults_applied = False
 
@@ -173,6 +182,7 @@ class Docker(Storage):
             python_dependencies=tuple(self.python_dependencies), wheelhouse=self.wheelhouse,
             env_vars=env_pairs(self.env_vars), extra_commands=tuple(self.extra_dockerfile_commands),
             user_dockerfile=user_dockerfile, pickles=pickles, manifest_text=manifest_text, labels=labels,
+            user=self.user,
         )
 
     def render(self, out: Optional[IO[bytes]] = None) -> Tuple[Any, str, Any]:
@@ -254,7 +264,7 @@ class Docker(Storage):
             "python_dependencies": self.python_dependencies, "env_vars": dict(sorted(self.env_vars.items())),
             "extra_dockerfile_commands": self.extra_dockerfile_commands, "dockerfile": self.dockerfile,
             "build_kwargs": self.build_kwargs, "ignore_healthchecks": self.ignore_healthchecks,
-            "wheelhouse": self.wheelhouse,
+            "wheelhouse": self.wheelhouse, "user": self.user,
         }
 
     def describe(self) -> str:
