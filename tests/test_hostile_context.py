@@ -94,6 +94,13 @@ def test_a_socket_is_refused(tmp_path):
         subprocess.run(["rm", "-rf", folder], check=True)
 
 
+def test_a_fifo_named_in_files_itself_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(FlowimgError, match=r"pipe is a FIFO; images get only regular files, folders and links: "
+                                           r"fix files=\{\.\.\.\}"):
+        context_of({str(tmp_path / "pipe"): "/opt/pipe"})
+
+
 def test_an_ignored_special_file_or_link_is_fine(project, tmp_path):
     os.mkfifo(project / "pipe")
     (project / "key").symlink_to(tmp_path)

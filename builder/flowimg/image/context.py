@@ -55,11 +55,12 @@ class BuildContext:
     patterns: Tuple[str, ...] = ()  # the ignore patterns applied to mapped folders
 
 
-def _fix(root: str) -> str:
-    return f"remove it or list it in {os.path.join(root, IGNORE_FILE)}"
+def _fix(root: Optional[str]) -> str:
+    """Inside a mapped folder the fix is an ignore rule; a path named in `files` itself is fixed there."""
+    return f"remove it or list it in {os.path.join(root, IGNORE_FILE)}" if root else "fix files={...}"
 
 
-def _regular(path: str, root: str, st: os.stat_result) -> Entry:
+def _regular(path: str, root: Optional[str], st: os.stat_result) -> Entry:
     if not stat.S_ISREG(st.st_mode):
         kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
                 else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
@@ -87,8 +88,8 @@ def _link(path: str, root: str) -> Entry:
 
 
 def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
-            keep: Optional[Callable[[str], bool]] = None) -> None:
-    """Everything under `root` that the rules keep, as `name/...`; excluded paths are recorded."""
+            keep: Optional[Callable[[str], bool]] = None, report: bool = False) -> None:
+    """Everything under `root` that the rules keep, as `name/...`; with `report`, excluded paths are listed."""
     rescue = any(rule.negate for rule in rules)
 
     def visit(folder: str, rel: str) -> None:
@@ -103,7 +104,8 @@ def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
             st = os.lstat(path)
             is_dir = stat.S_ISDIR(st.st_mode)
             if ignored(rules, child_rel):
-                out.excluded.append(os.path.join(root, child_rel) + ("/" if is_dir else ""))
+                if report:
+                    out.excluded.append(os.path.join(root, child_rel) + ("/" if is_dir else ""))
                 if is_dir and rescue:  # a later `!pattern` may take something below back in
                     visit(path, child_rel)
                 continue
@@ -141,11 +143,11 @@ def _add_source(source: str, name: str, out: Collected) -> None:
     except OSError as exc:
         raise FlowimgError(f"cannot read files source {source} ({exc.strerror}); fix the path in files={{...}}") from None
     if not stat.S_ISDIR(st.st_mode):
-        out.entries[name] = _regular(source, os.path.dirname(source), st)
+        out.entries[name] = _regular(source, None, st)
         return
     rules = _folder_rules(real)
     out.patterns.extend(rule.pattern for rule in rules if rule.pattern not in out.patterns)
-    _folder(real, name, rules, out)
+    _folder(real, name, rules, out, report=True)
 
 
 def package_sources(package_dir: str, target: str, out: Collected) -> None:
