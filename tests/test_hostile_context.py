@@ -69,6 +69,13 @@ def test_links_inside_the_folder_stay_links_relative_to_where_they_land(project)
     assert not any(name.startswith("code/opt/app/pkg_link/") for name in members)
 
 
+def test_a_link_to_an_excluded_path_is_refused_not_left_dangling(project):
+    (project / ".env").write_text("SECRET=1")
+    (project / "settings").symlink_to(".env")
+    with pytest.raises(FlowimgError, match=r"settings is a symlink to .*/\.env, which the ignore patterns leave out"):
+        context_of({str(project): "/opt/app"})
+
+
 def test_a_dangling_link_is_refused(project):
     (project / "gone").symlink_to(project / "nothing-here")
     with pytest.raises(FlowimgError, match=r"gone is a symlink to .*nothing-here, which does not exist; fix the link"):

@@ -73,7 +73,7 @@ def _regular(path: str, root: Optional[str], st: os.stat_result) -> Entry:
     return Entry(kind="file", path=path, executable=bool(st.st_mode & stat.S_IXUSR))
 
 
-def _link(path: str, root: str) -> Entry:
+def _link(path: str, root: str, rules: Tuple[Rule, ...]) -> Entry:
     """A link inside the mapped folder stays a link (relative, so it works at its image path)."""
     resolved = os.path.realpath(path)
     if not os.path.exists(resolved):
@@ -84,6 +84,9 @@ def _link(path: str, root: str) -> Entry:
             f"{path} is a symlink to {resolved}, outside the mapped folder {root}, which is not copied into "
             f"images; map that file in files= itself, or {_fix(root)}"
         )
+    if resolved != real_root and ignored(rules, os.path.relpath(resolved, real_root)):
+        raise FlowimgError(f"{path} is a symlink to {resolved}, which the ignore patterns leave out of the image; "
+                           f"{_fix(root)}, or take the target back in with a !pattern")
     return Entry(kind="link", path=path, target=os.path.relpath(resolved, os.path.realpath(os.path.dirname(path))))
 
 
@@ -113,7 +116,7 @@ def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
                 continue
             target = f"{name}/{child_rel}"
             if stat.S_ISLNK(st.st_mode):
-                out.entries[target] = _link(path, root)
+                out.entries[target] = _link(path, root, rules)
             elif is_dir:
                 out.entries[target] = Entry(kind="dir", path=path)
                 visit(path, child_rel)
