@@ -101,8 +101,8 @@ def check_pickle(path: str, recorded: str) -> None:
         raise FlowimgError(f"cannot read the pickled flow {path} ({exc.strerror}); rebuild the image") from None
     if digest.hexdigest() != recorded:
         raise FlowimgError(
-            f"the pickled flow {path} has sha256 {digest.hexdigest()[:12]}…, the manifest records "
-            f"{str(recorded)[:12]}…; rebuild the image"
+            f"the pickled flow {path} has sha256 {digest.hexdigest()[:12]}..., the manifest records "
+            f"{str(recorded)[:12]}...; rebuild the image"
         )
 
 

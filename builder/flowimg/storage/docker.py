@@ -21,7 +21,7 @@ DEFAULT_USER = "65532:65532"
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?")
 # Settings a project may default in flowimg.yaml (docker: ...) or [tool.flowimg.docker].
 CONFIGURABLE = ("registry_url", "image_name", "image_tag", "base_image", "python_dependencies", "env_vars",
-                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse", "user")
+                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse")
 PATH_SETTINGS = ("dockerfile", "wheelhouse")
 SETTING_TYPES = {"path": "text", "files": "paths", "stored_as_script": "flag", "registry_url": "text",
                  "image_name": "text", "image_tag": "text", "base_image": "text", "python_dependencies": "texts",
