@@ -1,9 +1,7 @@
 """Hostile names, files and settings around registration and runs: one line each, nothing half-written."""
 from __future__ import annotations
 
-import json
 import os
-import textwrap
 
 import pytest
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
