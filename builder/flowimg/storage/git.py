@@ -69,17 +69,18 @@ def check_repo(repo: Any) -> None:
         raise FlowimgError(f"Git repo must be a string (a URL, user@host:path or org/repo), not {type(repo).__name__}")
     refuse_credentials_in_url(repo, "Git repo", "put the token in a secret (git_token_secret_name=...), "
                               "not in the repo URL", allow_username=True)
-    form = "a URL (https://, ssh://, git://, file://), user@host:path, an absolute path or org/repo"
+    wrong = FlowimgError("Git repo= is not a repository address (git could read it as an option or a transport): "
+                         "use a URL (https://, ssh://, git://, file://), user@host:path, an absolute path or org/repo")
     if repo.startswith("-") or any(ord(c) < 32 or ord(c) == 127 for c in repo):
-        raise FlowimgError(f"Git repo {repo!r} is not a repository address: use {form}")
+        raise wrong
     if "://" in repo:
         parts = urllib.parse.urlsplit(repo)
         host = parts.netloc.rsplit("@", 1)[-1]
         if parts.scheme.lower() not in SCHEMES or host.startswith("-") or (parts.scheme != "file" and not host):
-            raise FlowimgError(f"Git repo {repo!r} is not a repository address: use {form}")
+            raise wrong
     elif not (SCP_FORM.fullmatch(repo) and not repo.split("@", 1)[1].startswith("-")
               or os.path.isabs(repo) or SHORT_FORM.fullmatch(repo)):
-        raise FlowimgError(f"Git repo {repo!r} is not a repository address: use {form}")
+        raise wrong
 
 
 class Git(GitScriptStorage):

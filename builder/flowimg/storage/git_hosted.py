@@ -58,7 +58,7 @@ def checked_base_url(url: Any, setting: str, kind: str, fix: str) -> Optional[st
     refuse_credentials_in_url(url, f"{kind} {setting}", fix)
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() not in ("https", "http") or not parts.hostname or any(c.isspace() for c in url):
-        raise FlowimgError(f"{kind} {setting} must be an https:// URL like https://host (got {url!r})")
+        raise FlowimgError(f"{kind} {setting} must be an https:// URL like https://host")
     return url
 
 
