@@ -58,3 +58,20 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     assert len(errors) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return errors[0]
+
+
+def run_bounded(cwd: Path, *args: str, env: dict = None, seconds: float = 60) -> subprocess.CompletedProcess:
+    """`flowimg ARGS` that fails the test instead of hanging when it runs past `seconds`."""
+    return subprocess.run([FLOWIMG, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=seconds)
+
+
+def register_failure(result: subprocess.CompletedProcess) -> str:
+    """`register` reports a flow that fails as '... Error' and one indented line below it, exit 1."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith("Error"))
+    message = [line for line in lines[at + 1:] if line.startswith("    ")]
+    assert len(message) == 1 and "1 errored" in result.stdout, result.stdout
+    return message[0].strip()

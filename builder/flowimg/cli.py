@@ -131,13 +131,17 @@ def inspect(image: str = typer.Argument(..., help="Image reference, e.g. localho
 
 
 BackendOpt = typer.Option(None, "--backend", envvar="FLOWIMG_BACKEND",
-                          help="Registry database: a postgresql:// URL (default: SQLite under FLOWIMG_HOME).")
+                          help="Registry database: a postgresql://USER@HOST/DB URL, password from PGPASSWORD, "
+                               "PGPASSFILE or FLOWIMG_BACKEND_PASSWORD_SECRET (default: SQLite under FLOWIMG_HOME).")
 ProjectOpt = typer.Option(..., "--project", help="Project the flows belong to.")
 
 
 def _backend(url: Optional[str]):
-    from .backend import open_backend
+    from .backend import open_backend, password_warning
 
+    warning = password_warning(url) if url != os.environ.get("FLOWIMG_BACKEND") else None
+    if warning:
+        _err(warning)
     return open_backend(url)
 
 

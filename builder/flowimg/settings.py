@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import FlowimgError
 
 CONFIG_NAMES = ("flowimg.yaml", "flowimg.yml", "pyproject.toml")
+PROJECT_MARKERS = ("pyproject.toml", ".git", "flowimg.yaml", "flowimg.yml")
 
 
 def _read(path: str) -> Optional[Dict[str, Any]]:
@@ -34,20 +35,46 @@ def _read(path: str) -> Optional[Dict[str, Any]]:
     return data
 
 
-def find_defaults(start: str) -> Tuple[Dict[str, Any], str]:
-    """The first config found walking up from `start`, keyed by storage kind, and its folder."""
+def search_folders(start: str) -> List[str]:
+    """The flow's folder and its parents up to the project root (the first folder holding one of
+    PROJECT_MARKERS), never above the user's home: a config in a shared parent such as /tmp must
+    not reach into a project."""
     folder = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start))
-    while True:
+    home = os.path.abspath(os.path.expanduser("~"))
+    folders = [folder]
+    while not any(os.path.lexists(os.path.join(folder, m)) for m in PROJECT_MARKERS) and folder != home:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+        folders.append(folder)
+    return folders
+
+
+def _check_owner(path: str) -> None:
+    """Someone else's config (another user's file in a shared folder) is refused, as git does."""
+    if not hasattr(os, "geteuid"):
+        return
+    owner = os.stat(path).st_uid
+    if owner not in (0, os.geteuid()):
+        raise FlowimgError(
+            f"{path} belongs to another user (uid {owner}), so flowimg does not read project defaults from it: "
+            "remove it, or give your project a pyproject.toml, .git or flowimg.yaml so the search stops there"
+        )
+
+
+def find_defaults(start: str) -> Tuple[Dict[str, Any], str]:
+    """The first config found in `search_folders(start)`, keyed by storage kind, and its folder."""
+    folders = search_folders(start)
+    for folder in folders:
         for name in CONFIG_NAMES:
             path = os.path.join(folder, name)
             if os.path.isfile(path):
+                _check_owner(path)
                 data = _read(path)
                 if data is not None:
                     return {str(k).lower(): v for k, v in data.items() if isinstance(v, dict)}, folder
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return {}, folder
-        folder = parent
+    return {}, folders[-1]
 
 
 # What a setting must be, in words with an example, for the one-line error when it is something else.

@@ -7,9 +7,11 @@ from ..errors import FlowimgError
 from ..home import flowimg_home
 from .base import Backend, FlowVersion, metadata_hash
 
-__all__ = ["Backend", "FlowVersion", "metadata_hash", "open_backend", "default_backend_url"]
+__all__ = ["Backend", "FlowVersion", "metadata_hash", "open_backend", "default_backend_url", "password_warning"]
 
-ACCEPTED_FORMS = "sqlite:///ABSOLUTE/PATH.db or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+ACCEPTED_FORMS = "sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DATABASE"
+# Names the flowimg secret that holds the PostgreSQL password, so no URL has to carry it.
+PASSWORD_SECRET_ENV = "FLOWIMG_BACKEND_PASSWORD_SECRET"
 
 
 def default_backend_url() -> str:
@@ -31,3 +33,19 @@ def open_backend(url: str | None = None) -> Backend:
     raise FlowimgError(
         f"unsupported flow registry URL ({scheme}); use {ACCEPTED_FORMS} in FLOWIMG_BACKEND or --backend"
     )
+
+
+def password_warning(url: str | None) -> str | None:
+    """One line for a password typed into a command-line URL, which `ps` shows to every user."""
+    if not url or not url.startswith(("postgresql://", "postgres://")):
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        has_password = bool(urlsplit(url).password)
+    except ValueError:
+        has_password = False
+    if not has_password:
+        return None
+    return (f"Warning: the --backend URL holds a password, which other users can see in `ps`; drop it from "
+            f"the URL and use PGPASSWORD, PGPASSFILE (~/.pgpass) or {PASSWORD_SECRET_ENV}=SECRET_NAME")

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from ..errors import FlowimgError
+from ..secrets import get_secret
 from .base import SQLBackend
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -30,7 +32,30 @@ class Target:
         return line
 
 
-def parse_target(url: str) -> Target:
+def secret_password(url: str) -> str | None:
+    """The password from the secret FLOWIMG_BACKEND_PASSWORD_SECRET names, when the URL has none.
+
+    Without either, libpq's own PGPASSWORD / PGPASSFILE (~/.pgpass) apply.
+    """
+    from . import PASSWORD_SECRET_ENV
+
+    name = os.environ.get(PASSWORD_SECRET_ENV)
+    if not name:
+        return None
+    try:
+        in_url = bool(urlsplit(url).password)
+    except ValueError:
+        in_url = False
+    if in_url:
+        raise FlowimgError(f"the PostgreSQL URL holds a password and {PASSWORD_SECRET_ENV} names a secret: "
+                           "drop the password from the URL")
+    try:
+        return get_secret(name)
+    except FlowimgError as exc:
+        raise FlowimgError(f"{PASSWORD_SECRET_ENV}={name}: {exc}") from None
+
+
+def parse_target(url: str, password: str | None = None) -> Target:
     info: dict[str, Any] = {}
     try:
         from psycopg.conninfo import conninfo_to_dict
@@ -49,7 +74,7 @@ def parse_target(url: str) -> Target:
     except ValueError:
         url_port = ""
     raw = parts.password or ""
-    passwords = {raw, unquote(raw), str(info.get("password") or "")}
+    passwords = {raw, unquote(raw), str(info.get("password") or ""), password or ""}
     secrets = {s for p in passwords if p for s in (p, quote(p, safe=""), quote_plus(p))}
     return Target(
         host=str(info.get("host") or parts.hostname or "localhost"),
@@ -72,9 +97,12 @@ class PostgresBackend(SQLBackend):
         except ImportError:
             raise FlowimgError("PostgreSQL needs the postgres extra: pip install 'flowimg[postgres]'") from None
         self._driver_error = psycopg.Error
-        self.target = parse_target(url)
+        options: dict[str, Any] = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        password = secret_password(url)
+        self.target = parse_target(url, password)
         self.location = f"postgresql://{self.target.host}:{self.target.port}/{self.target.dbname}"
-        options = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        if password is not None:
+            options["password"] = password
         try:
             # Autocommit: reads need no transaction; writes open one explicitly in _write.
             self._conn = psycopg.connect(url, autocommit=True, **options)

@@ -25,6 +25,7 @@ class Bitbucket(HostedGitStorage):
                  workspace: Optional[str] = None, username_secret: Optional[str] = None,
                  app_password_secret: Optional[str] = None, stored_as_script: bool = True) -> None:
         super().__init__(repo, path, ref, access_token_secret, stored_as_script)
+        host = self.checked_base(host, "host")
         if workspace and access_token_secret:
             raise FlowimgError(
                 "Bitbucket Cloud (workspace=...) uses username_secret and app_password_secret, "

@@ -5,6 +5,7 @@ import os
 import re
 from typing import Any, Dict, Optional, Tuple
 
+from ..deadline import network_timeout
 from ..errors import FlowimgError
 from .object_store import (
     DENIED, INVALID, MISSING, NO_CREDENTIALS, OTHER, UNREACHABLE,
@@ -26,7 +27,8 @@ def _retry() -> Any:
     def should_retry(exc: BaseException) -> bool:
         return _should_retry(exc) and not any(text in str(exc) for text in _NOT_LISTENING)
 
-    return DEFAULT_RETRY.with_predicate(should_retry)
+    # Retrying stops at the network deadline too (the caller has given up by then).
+    return DEFAULT_RETRY.with_predicate(should_retry).with_deadline(network_timeout())
 
 
 class GCSClient(ObjectClient):
@@ -68,6 +70,8 @@ class _sorted_errors(ErrorSorter):
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
 
+        if isinstance(exc, api.RetryError):   # retries ran out: say what the last attempt met
+            raise ObjectStoreFailure(UNREACHABLE, one_line(_root_cause(exc))) from None
         if isinstance(exc, api.GoogleAPICallError):
             detail = one_line(f"{exc.code}: {_REQUEST_PREFIX.sub('', str(exc.message))}")
             if isinstance(exc, api.NotFound):
@@ -120,6 +124,9 @@ class GCS(ObjectStorage):
         super().__init__(bucket, key=key, stored_as_script=stored_as_script,
                          local_script_path=local_script_path, credentials_secret=credentials_secret)
         self.project = project
+
+    def endpoint(self) -> str:
+        return os.environ.get("STORAGE_EMULATOR_HOST") or "storage.googleapis.com"
 
     def make_client(self, credentials: Optional[Dict[str, Any]]) -> ObjectClient:
         try:

@@ -19,13 +19,13 @@ import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..deadline import network_timeout, within_deadline
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..loading import load_script, pick_flow
 from ..secrets import find_secret, get_secret, redact
 from .base import Log, Storage, _quiet
 
-HTTP_TIMEOUT = 30
 USER_AGENT = "flowimg"
 AUTH_HEADERS = ("Authorization", "Private-token")   # as urllib spells them (str.capitalize)
 MIN_REDACTED = 4   # shorter values (a one-letter username) would blank out ordinary words
@@ -33,6 +33,44 @@ MIN_REDACTED = 4   # shorter values (a one-letter username) would blank out ordi
 
 def redact_secrets(text: str, values: List[str]) -> str:
     return redact(text, [v for v in values if len(v) >= MIN_REDACTED])
+
+
+def refuse_credentials_in_url(url: str, setting: str, fix: str, allow_username: bool = False) -> None:
+    """A token in a URL would be stored with the flow, shown in errors and put in image labels.
+
+    The message never repeats the URL. A username alone is allowed where it names an account
+    (`ssh://git@host/...` for Git); API base URLs need none, so there any user part is refused.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url) if "://" in url else None
+    except ValueError:
+        raise FlowimgError(f"{setting} is not a valid URL: check its brackets and port") from None
+    if parts is not None and (parts.password or (parts.username and not allow_username)):
+        raise FlowimgError(f"{setting} must not hold credentials (user:token@): {fix}")
+
+
+def checked_base_url(url: Any, setting: str, kind: str, fix: str) -> Optional[str]:
+    """An https:// (or http://) service address without credentials, or None for the default."""
+    if url in (None, ""):
+        return None
+    if not isinstance(url, str):
+        raise FlowimgError(f"{kind} {setting} must be a URL like https://host, not {type(url).__name__}")
+    refuse_credentials_in_url(url, f"{kind} {setting}", fix)
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("https", "http") or not parts.hostname or any(c.isspace() for c in url):
+        raise FlowimgError(f"{kind} {setting} must be an https:// URL like https://host")
+    return url
+
+
+def origin(url: str) -> Tuple[str, str, Optional[int]]:
+    """(scheme, host, port) with the scheme's default port filled in: what 'the same server' means."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
 
 
 def short(sha: str) -> str:
@@ -193,19 +231,20 @@ class NotFound(Exception):
     """A 404 (or the service's own 'no such commit' status); the caller says which thing is missing."""
 
 
-class _KeepAuthOnSameHost(urllib.request.HTTPRedirectHandler):
-    """Auth headers are unredirected headers; carry them across a redirect only to the same host."""
+class _KeepAuthOnSameOrigin(urllib.request.HTTPRedirectHandler):
+    """Auth headers are unredirected headers; carry them across a redirect only to the same scheme,
+    host and port, so neither another host nor plain http on the same host sees the token."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urllib.parse.urlsplit(newurl).netloc == urllib.parse.urlsplit(req.full_url).netloc:
+        if new is not None and origin(newurl) == origin(req.full_url):
             for key, value in req.unredirected_hdrs.items():
                 if key in AUTH_HEADERS:
                     new.add_unredirected_header(key, value)
         return new
 
 
-_opener = urllib.request.build_opener(_KeepAuthOnSameHost)
+_opener = urllib.request.build_opener(_KeepAuthOnSameOrigin)
 
 
 def service_message(body: bytes) -> str:
@@ -302,19 +341,29 @@ class HostedGitStorage(GitScriptStorage):
     def pin_to(self, sha: str) -> None:
         self.ref = sha
 
+    def checked_base(self, url: Any, setting: str) -> Optional[str]:
+        fix = f"put the token in a secret and name it with access_token_secret=... (default {self.default_secret})"
+        return checked_base_url(url, setting, self.kind, fix)
+
     def quote(self, part: Any, safe: str = "") -> str:
         return urllib.parse.quote(str(part), safe=safe)
 
     def get(self, url: str, credentials: List[str]) -> bytes:
-        """GET with the service's auth; 401/403, unreachable and other failures become one line."""
+        """GET with the service's auth, within the network deadline; 401/403, unreachable and
+        other failures become one line."""
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": self.accept})
         if credentials:
             for key, value in self.auth_headers(credentials).items():
                 request.add_unredirected_header(key.capitalize(), value)
         host = self.host()
-        try:
-            with _opener.open(request, timeout=HTTP_TIMEOUT) as response:
+        seconds = network_timeout()
+
+        def read() -> bytes:
+            with _opener.open(request, timeout=seconds) as response:
                 return response.read()
+
+        try:
+            return within_deadline(read, f"reading {self.repo_name()} from", host)
         except urllib.error.HTTPError as exc:
             detail = redact_secrets(service_message(exc.read() or b""), credentials)
             if exc.code in self.not_found_statuses:

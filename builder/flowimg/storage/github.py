@@ -26,7 +26,7 @@ class GitHub(HostedGitStorage):
                  access_token_secret: Optional[str] = None, base_url: Optional[str] = None,
                  stored_as_script: bool = True) -> None:
         super().__init__(repo, path, ref, access_token_secret, stored_as_script)
-        self.base_url = base_url or None
+        self.base_url = self.checked_base(base_url, "base_url")
 
     def settings(self) -> Dict[str, Any]:
         return {"repo": self.repo, "path": self.path, "ref": self.ref,

@@ -21,7 +21,7 @@ class GitLab(HostedGitStorage):
                  host: Optional[str] = None, access_token_secret: Optional[str] = None,
                  stored_as_script: bool = True) -> None:
         super().__init__(repo, path, ref, access_token_secret, stored_as_script)
-        self.host_url = host or None
+        self.host_url = self.checked_base(host, "host")
 
     def settings(self) -> Dict[str, Any]:
         return {"repo": self.repo, "path": self.path, "ref": self.ref,

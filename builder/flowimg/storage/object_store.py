@@ -11,6 +11,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..deadline import within_deadline
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..loading import flow_from_bytes, flow_to_bytes, load_script, pick_flow
@@ -133,6 +134,10 @@ class ObjectStorage(Storage):
     # --- what a subclass provides -------------------------------------------------------------
     def make_client(self, credentials: Optional[Dict[str, Any]]) -> ObjectClient:
         """Build the client (importing its library lazily) with the parsed secret, if any."""
+        raise NotImplementedError
+
+    def endpoint(self) -> str:
+        """The host the client talks to, for messages."""
         raise NotImplementedError
 
     # --- locations ----------------------------------------------------------------------------
@@ -258,9 +263,12 @@ class ObjectStorage(Storage):
         return FlowimgError(f"{self.kind} storage needs {self.client_package}: pip install 'flowimg[{self.extra}]'")
 
     # --- errors -------------------------------------------------------------------------------
+    def _within_deadline(self, action: str, key: str, fn: Any) -> Any:
+        return within_deadline(fn, f"{self.kind}: {action} {self.uri(key)} at", self.endpoint())
+
     def _call(self, action: str, key: str, fn: Any) -> Any:
         try:
-            return fn()
+            return self._within_deadline(action, key, fn)
         except ObjectStoreFailure as failure:
             if failure.kind in (MISSING, NO_BUCKET):
                 self._raise_missing(key, action, bucket_known_missing=failure.kind == NO_BUCKET)
@@ -270,7 +278,7 @@ class ObjectStorage(Storage):
         bucket_missing = bucket_known_missing
         if not bucket_missing:
             try:
-                bucket_missing = not self.client().bucket_exists()
+                bucket_missing = not self._within_deadline("check", key, lambda: self.client().bucket_exists())
             except ObjectStoreFailure:
                 bucket_missing = False  # cannot tell (e.g. no permission on the bucket); blame the key
         if bucket_missing:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, Optional, Tuple
 
 from ..errors import FlowimgError
@@ -122,6 +123,10 @@ class S3(ObjectStorage):
                 f"S3 client_options must not hold credentials ({', '.join(leaked)}): they would be stored "
                 f"with the flow; put them in a secret named {self.default_secret} (or credentials_secret=...)"
             )
+
+    def endpoint(self) -> str:
+        return str(self.client_options.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
+                   or os.environ.get("AWS_ENDPOINT_URL") or "the S3 endpoint of the configured region")
 
     def make_client(self, credentials: Optional[Dict[str, Any]]) -> ObjectClient:
         try:
