@@ -89,7 +89,8 @@ def test_hostile_repo_values_are_refused_before_git_runs(repo, tmp_path):
         Git(repo=value, flow_path=FLOW_PATH)
     # A stored registration is rebuilt through the same checks.
     with pytest.raises(FlowimgError, match="is not a repository address"):
-        from_dict({"kind": "Git", "stored_as_script": True, "settings": {"repo": value, "flow_path": FLOW_PATH}})
+        from_dict({"kind": "Git", "stored_as_script": True, "flows": {},
+                   "settings": {"repo": value, "flow_path": FLOW_PATH}})
     assert not marker.exists()
 
 
