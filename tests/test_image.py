@@ -1,6 +1,8 @@
 """Render, build context and manifest: pure functions, checked without an engine."""
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import os
 import tarfile
@@ -33,7 +35,7 @@ def test_dockerfile_puts_dependencies_before_code_and_code_last(tmp_path):
     assert lines[0] == "FROM base:1"
     order = [next(i for i, l in enumerate(lines) if l.startswith(p)) for p in ("RUN python3 -m pip", "COPY flowimg/lib", "COPY code/ /", "LABEL")]
     assert order == sorted(order)
-    assert "--no-index --find-links /opt/flowimg/wheelhouse \"tinydep==1.0\"" in dockerfile
+    assert "--no-index --find-links /opt/flowimg/wheelhouse tinydep==1.0 \\\n" in dockerfile
 
 
 def test_user_template_overrides_a_block(tmp_path):
@@ -86,7 +88,7 @@ def test_manifest_records_what_the_runtime_needs(tmp_path):
     assert entry["path"] == "/opt/flows/my_flow.py" and entry["stored_as_script"] is True
     assert entry["storage_kind"] == "Docker" and len(entry["script_sha256"]) == 64
     assert spec.labels["org.opencontainers.image.version"] == "latest"
-    assert dumps(build_manifest([], "1", "3")) == dumps(build_manifest([], "1", "3"))
+    assert dumps(build_manifest([], "1", "3")) == '{"flowimg_version":"1","flows":{},"python_version":"3","schema_version":1}'
     with pytest.raises(FlowimgError, match="schema version 99"):
         loads('{"schema_version": 99}', "x")
 
@@ -100,13 +102,37 @@ def test_bad_files_sources(files, message):
         check_files(files)
 
 
-def test_bad_files_destinations(tmp_path):
+def test_relative_files_destinations_resolve_against_the_workdir(tmp_path):
+    a = tmp_path / "a.py"
+    a.write_text("")
+    assert [c.dest for c in check_files({str(a): "my_flow.py"})] == ["/my_flow.py"]
+    assert [c.dest for c in check_files({str(a): "flows/../x.py"}, "/app")] == ["/app/x.py"]
+    assert [c.dest for c in check_files({str(a): "flows/"}, "/app")] == ["/app/flows/a.py"]
+
+
+def test_odd_files_destinations_are_refused(tmp_path):
     a, b = tmp_path / "a.py", tmp_path / "b.py"
     a.write_text(""); b.write_text("")
-    with pytest.raises(FlowimgError, match="not absolute"):
-        check_files({str(a): "opt/a.py"})
-    with pytest.raises(FlowimgError, match="maps both"):
-        check_files({str(a): "/opt/x.py", str(b): "/opt/x.py"})
+    folder = tmp_path / "pkg"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.py").write_text("")
+    root = tmp_path / "root"
+    (root / "opt" / "flowimg").mkdir(parents=True)
+    cases = [
+        ({str(a): "/opt/x.py", str(b): "/opt/x.py"}, "only one of them could be at /opt/x.py"),
+        ({str(a): "/"}, "onto /"),
+        ({str(a): "/opt/flowimg/manifest.json"}, "inside /opt/flowimg"),
+        ({str(a): "../opt/flowimg/lib/flowimg/runtime.py"}, "inside /opt/flowimg"),
+        ({str(root): "/"}, "would cover /opt/flowimg"),
+        ({str(folder): "/opt/flows", str(a): "/opt/flows/sub/a.py"}, "only one of them could be at /opt/flows/sub/a.py"),
+        ({str(a): "/opt/a", str(b): "/opt/a/b.py"}, "only one of them could be at /opt/a/b.py"),
+        ({str(a): "x.py\nRUN id"}, "is not a path"),
+    ]
+    for files, message in cases:
+        with pytest.raises(FlowimgError, match=message):
+            check_files(files)
+    # Beside each other, a folder and a file that it does not hold are fine.
+    assert len(check_files({str(folder): "/opt/flows", str(a): "/opt/flows/other.py"})) == 2
 
 
 @pytest.mark.parametrize("name", ["UPPER", "bad//name", "-lead", "a:b:c"])
@@ -127,10 +153,21 @@ def test_script_storage_needs_a_path():
         Docker(stored_as_script=True)
 
 
-def test_render_is_pure():
-    spec = ImageSpec(base_image="b", repository="r", tag="t")
-    assert render_dockerfile(spec) == render_dockerfile(spec)
-    assert build_context(spec, "FROM b\n", []).digest == build_context(spec, "FROM b\n", []).digest
+def test_context_bytes_match_a_golden_digest_whatever_the_clock_and_the_files_metadata(tmp_path):
+    """Fails if an mtime, owner, mode or the gzip timestamp leaks into the context."""
+    script = tmp_path / "flow.py"
+    script.write_text("print('hi')\n")
+    os.utime(script, (1_700_000_000, 1_700_000_000))
+    script.chmod(0o600)
+    spec = ImageSpec(base_image="b", repository="r", tag="t", copies=check_files({str(script): "/opt/flows/flow.py"}),
+                     manifest_text='{"schema_version":1}')
+    context = build_context(spec, "FROM b\n", [])
+    assert context.data[4:8] == b"\0\0\0\0"  # gzip MTIME
+    assert hashlib.sha256(gzip.decompress(context.data)).hexdigest() == GOLDEN_TAR_SHA256
+    assert context.names == ("Dockerfile", "code/opt/flowimg/manifest.json", "code/opt/flows/flow.py")
+
+
+GOLDEN_TAR_SHA256 = "005f4e3fd9c700053ca97cc5cd1a1ba3980ef1d7507c1130ff5c07992752701f"
 
 
 @pytest.mark.parametrize("reference, parts", [
@@ -152,7 +189,7 @@ def test_a_run_image_holds_the_runtime_and_the_storages_clients(tmp_path):
     storage = run_image_storage([S3(bucket="b", stored_as_script=True, key="k.py")], "localhost:5000/runner:1",
                                 "base:1", str(tmp_path), ["extra-dist"])
     _, dockerfile, context = storage.render()
-    assert '"boto3" "extra-dist"' in dockerfile and storage.run_image() == "localhost:5000/runner:1"
+    assert " boto3 extra-dist \\\n" in dockerfile and storage.run_image() == "localhost:5000/runner:1"
     assert any(n.endswith("flowimg/runtime.py") for n in context.names)
 
 

@@ -162,17 +162,20 @@ class Engine:
     def pull(self, reference: str) -> None:
         import docker.errors
 
-        repository, tag = reference.rsplit(":", 1)
+        from .reference import parse_reference
+
+        found = parse_reference(reference)
         try:
-            self.client.images.pull(repository, tag=tag)
+            self.client.images.pull(found.repository, tag=found.digest or found.tag or "latest")
         except docker.errors.APIError as exc:
             raise FlowimgError(
                 f"image {reference} is not here and cannot be pulled: {exc.explanation or exc}; "
                 "build it with `flowimg build`"
             ) from None
 
-    def labels(self, reference: str) -> Dict[str, str]:
-        """Pulls only when missing, like `docker run --pull missing`, so a local rebuild is never replaced."""
+    def config(self, reference: str) -> Dict[str, Any]:
+        """The image's Config; pulls only when missing, like `docker run --pull missing`, so a local
+        rebuild is never replaced."""
         import docker.errors
 
         try:
@@ -180,7 +183,14 @@ class Engine:
         except docker.errors.ImageNotFound:
             self.pull(reference)
             image = self.client.images.get(reference)
-        return dict(image.attrs.get("Config", {}).get("Labels") or {})
+        return dict(image.attrs.get("Config") or {})
+
+    def labels(self, reference: str) -> Dict[str, str]:
+        return dict(self.config(reference).get("Labels") or {})
+
+    def working_dir(self, reference: str) -> str:
+        """The image's WorkingDir, `/` when it sets none (Docker's default)."""
+        return self.config(reference).get("WorkingDir") or "/"
 
     def remove_image(self, image_id: str) -> None:
         import docker.errors

@@ -31,7 +31,7 @@ def storage_class(kind: str) -> type:
 def from_dict(data: Dict[str, Any]) -> Storage:
     """Rebuild a storage from `Storage.to_dict()` output (the backend's and the manifest's form)."""
     cls = storage_class(data["kind"])
-    storage = cls(stored_as_script=data.get("stored_as_script", cls.script_only), **data.get("settings", {}))
+    storage = cls.from_settings(data.get("stored_as_script", cls.script_only), data.get("settings", {}))
     storage.flows = dict(data.get("flows", {}))
     return storage
 
