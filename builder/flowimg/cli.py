@@ -73,8 +73,10 @@ def _login(storages, username: Optional[str], password_stdin: bool) -> None:
     password = sys.stdin.readline().rstrip("\n")
     if not password:
         raise FlowimgError("--password-stdin read an empty password; pipe it in: echo $PW | flowimg build ...")
-    registries = {s.run_image().split("/")[0] for s in storages if s.run_image() and "/" in s.run_image()}
-    for registry in sorted(registries):
+    from .image.reference import registry_of
+
+    registries = {registry_of(s.run_image()) for s in storages if s.run_image()}
+    for registry in sorted(registries, key=lambda r: r or ""):
         Engine.shared().login(registry, username, password)
 
 

@@ -141,15 +141,15 @@ class Engine:
             raise FlowimgError(f"push of {reference} failed: {exc.explanation or exc}") from None
         return digest
 
-    def login(self, registry: str, username: str, password: str) -> None:
-        """Kept in this client only: nothing is written to the Docker config."""
+    def login(self, registry: Optional[str], username: str, password: str) -> None:
+        """Kept in this client only: nothing is written to the Docker config. None is Docker Hub."""
         import docker.errors
 
         try:
             self.client.login(username=username, password=password, registry=registry, reauth=True)
         except docker.errors.APIError as exc:
             reason = str(exc.explanation or exc).replace(password, "***")
-            raise FlowimgError(f"login to {registry} as {username} failed: {reason}") from None
+            raise FlowimgError(f"login to {registry or 'Docker Hub'} as {username} failed: {reason}") from None
 
     def image_id(self, reference: str) -> Optional[str]:
         import docker.errors
