@@ -110,6 +110,10 @@ def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
     for item in planned:
         typer.echo(f"# image: {item['image']}")
         typer.echo(f"# context: {item['context_digest']}")
+        for flow_name, location in item.get("flows", {}).items():
+            typer.echo(f"# flow {flow_name}: {location}")
+        if item.get("note"):
+            typer.echo(f"# note: {item['note']}")
         typer.echo(item["dockerfile"])
         typer.echo("# context files:")
         for entry in item["context"]:
