@@ -196,3 +196,33 @@ def test_one_flow_registered_from_two_checkouts_is_one_version(cli, tmp_path, im
         '{% extends "Dockerfile.j2" %}{% block extra_commands %}RUN echo other-layer{% endblock %}')
     three = cli("register", "-p", str(second / "flows" / "flow.py"), "--project", "P", "--no-push")
     assert "Version: 2" in three.stdout, three.stdout
+
+
+def test_a_flow_registered_by_flowimg_0_1_is_not_reversioned_by_the_upgrade(cli, tmp_path, image_name):
+    """The registration flowimg 0.1 made (local paths in the settings) still counts as unchanged."""
+    from cli_helpers import seed_flow
+    from flowimg.backend import open_backend
+    from flowimg.backend.base import metadata_hash
+    from flowimg.loading import load_script
+
+    script = tmp_path / "my_flow.py"
+    storage = (f"flow.storage = Docker(path='/opt/flows/my_flow.py', files={{{str(script)!r}: '/opt/flows/my_flow.py'}},\n"
+               f"    stored_as_script=True, registry_url={REGISTRY!r}, image_name={image_name!r}, base_image={BASE_IMAGE!r})\n")
+    script.write_text(seed_flow(imports="from flowimg.storage import Docker", storage=storage))
+    flow = load_script(str(script))["example"]
+    old_storage = {"kind": "Docker", "stored_as_script": True, "flows": {"example": "/opt/flows/my_flow.py"}, "settings": {
+        "path": "/opt/flows/my_flow.py", "files": {str(script): "/opt/flows/my_flow.py"}, "registry_url": REGISTRY,
+        "image_name": image_name, "image_tag": "latest", "base_image": BASE_IMAGE, "python_dependencies": [],
+        "env_vars": {}, "extra_dockerfile_commands": [], "dockerfile": None, "build_kwargs": {},
+        "ignore_healthchecks": False, "wheelhouse": None}}
+    with open_backend(None) as db:
+        db.create_project("P")
+        db.register("P", "example", structure=flow.structure(), structure_hash=flow.structure_hash(), storage=old_storage,
+                    labels=[], parameters={}, metadata_hash=metadata_hash(flow.structure_hash(), old_storage, [], {}),
+                    source=str(script))
+    again = cli("register", "-p", str(script), "--project", "P", "--no-push")
+    assert "Registering 'example'... Skipped (metadata unchanged)" in again.stdout, again.stdout
+    ran = cli("run", "example", "--project", "P")
+    assert ran.stdout.strip() == "[1, 2, 3, 4, 5]", ran.stderr
+    changed = cli("register", "-p", str(script), "--project", "P", "--no-push", "-l", "new-label")
+    assert "Version: 2" in changed.stdout, changed.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import tarfile
 
@@ -203,3 +204,45 @@ def test_container_output_is_redacted_even_when_a_secret_spans_chunks():
     lines.close()
     assert shown == ["token *** used", "été", "last"]
     assert "tok-123456" not in "".join(output)
+
+
+def test_a_manifest_from_flowimg_0_1_with_local_paths_still_loads_its_flow(tmp_path, monkeypatch, capsys):
+    """Images built before settings held digests keep running: the old storage shape is read as is."""
+    from flowimg.runtime import main
+
+    script = tmp_path / "my_flow.py"
+    script.write_text(seed_flow())
+    flow = load_script(str(script))["example"]
+    storage = {"kind": "Docker", "stored_as_script": True, "flows": {"example": str(script)}, "settings": {
+        "path": str(script), "files": {"/home/dev/project/my_flow.py": str(script)}, "registry_url": "localhost:5000",
+        "image_name": "example", "image_tag": "latest", "base_image": "base:1", "python_dependencies": [],
+        "env_vars": {}, "extra_dockerfile_commands": [], "dockerfile": "/home/dev/project/Dockerfile",
+        "build_kwargs": {}, "ignore_healthchecks": False, "wheelhouse": "/home/dev/project/wheels"}}
+    entry = {"name": "example", "path": str(script), "stored_as_script": True, "storage_kind": "Docker",
+             "storage": storage, "structure": flow.structure(), "structure_hash": flow.structure_hash(),
+             "script_sha256": "0" * 64}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(dumps(build_manifest([entry], "0.1.0", "3.11.7")))
+    monkeypatch.setenv("FLOWIMG_MANIFEST", str(manifest))
+    assert main(["example"]) == 0
+    assert capsys.readouterr().out.strip() == "[1, 2, 3, 4, 5]"
+
+
+def test_registered_docker_settings_hold_no_local_paths(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "x-1-py3-none-any.whl").write_bytes(b"wheel")
+    template = tmp_path / "Dockerfile.j2"
+    template.write_text('{% extends "Dockerfile.j2" %}')
+    storage, _ = docker_storage(tmp_path, wheelhouse=str(wheels), dockerfile=str(template))
+    settings = storage.to_dict()["settings"]
+    assert str(tmp_path) not in json.dumps(settings)
+    assert settings["files"] == ["/opt/flows/my_flow.py"]
+    assert settings["dockerfile"] == "sha256:" + hashlib.sha256(template.read_bytes()).hexdigest()
+    assert settings["wheelhouse"].startswith("sha256:") and len(settings["wheelhouse"]) == 71
+    (wheels / "x-1-py3-none-any.whl").write_bytes(b"other wheel")
+    assert storage.to_dict()["settings"]["wheelhouse"] != settings["wheelhouse"]
+    from flowimg.storage import from_dict
+
+    again = from_dict(storage.to_dict())
+    assert again.to_dict() == storage.to_dict() and again.files == {}
