@@ -9,6 +9,8 @@ import venv
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import flowimg
 from cli_helpers import seed_flow
 
@@ -17,6 +19,7 @@ IN_IMAGE = ["__init__.py", "errors.py", "flow.py", "loading.py", "manifest.py", 
             "home.py", "storage"]
 
 
+@pytest.mark.services  # builds and installs a real wheel: about a minute, so not in the unit tier
 def test_wheel_installs_into_a_fresh_venv_and_finds_its_templates(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
                    check=True, capture_output=True)
