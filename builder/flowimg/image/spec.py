@@ -69,6 +69,13 @@ def image_path(dest: str, workdir: str) -> str:
     return posixpath.normpath(posixpath.join(workdir or "/", dest))
 
 
+def check_destination(dest: Any, source: str) -> str:
+    """A destination is one line of text, before anything resolves it."""
+    if not isinstance(dest, str) or not dest.strip() or any(ch in dest for ch in "\n\r\0"):
+        raise FlowimgError(f"files destination {dest!r} for {source} is not a path; use a path like /opt/flows/x.py")
+    return dest
+
+
 def _is_within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
@@ -82,8 +89,7 @@ def check_files(files: Optional[Mapping[str, str]], workdir: str = "/") -> Tuple
             raise FlowimgError(f"files source '{source}' is relative; give an absolute path, e.g. {os.path.abspath(source)}")
         if not os.path.exists(source):
             raise FlowimgError(f"files source {source} does not exist; fix the path in files={{...}}")
-        if not isinstance(dest, str) or not dest.strip() or any(ch in dest for ch in "\n\r\0"):
-            raise FlowimgError(f"files destination {dest!r} for {source} is not a path; use a path like /opt/flows/x.py")
+        check_destination(dest, source)
         is_file = not os.path.isdir(source)
         if is_file and image_path(dest, workdir) == "/":
             raise FlowimgError(f"files maps the file {source} onto /; give it a file path like /opt/flows/x.py")

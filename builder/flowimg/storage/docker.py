@@ -112,10 +112,12 @@ class Docker(Storage):
         return self._workdir
 
     def _find_workdir(self) -> str:
+        from ..image.spec import check_destination
         from ..image.workdir import final_stage
 
-        destinations = list(self.files.values()) + ([self.path] if self.path else [])
-        if all(isinstance(d, str) and d.startswith("/") for d in destinations):
+        destinations = [check_destination(d, s) for s, d in self.files.items()]
+        destinations += [check_destination(self.path, "path")] if self.path else []
+        if all(d.startswith("/") for d in destinations):
             return "/"
         lines: List[str] = []
         if self.dockerfile:
