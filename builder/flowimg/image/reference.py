@@ -39,7 +39,7 @@ def is_registry(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost" or component != component.lower()
 
 
-def parse_reference(text: str, what: str = "image") -> Reference:
+def parse_reference(text: str, what: str = "image reference") -> Reference:
     """Refuses anything Docker would refuse, including a trailing newline or a second line."""
     text = text if isinstance(text, str) else ""
     first, slash, rest = text.partition("/")
@@ -48,7 +48,7 @@ def parse_reference(text: str, what: str = "image") -> Reference:
     if (found is None or len(found.group("path")) > NAME_MAX
             or (registry is not None and not _DOMAIN_RE.fullmatch(registry))):
         raise FlowimgError(
-            f"invalid {what} reference {text!r}: use [registry/]name[:tag][@digest] with a lowercase name of "
+            f"invalid {what} {text!r}: use [registry/]name[:tag][@digest] with a lowercase name of "
             "letters, digits and . _ - separated by /, e.g. localhost:5000/my-flows:1"
         )
     return Reference(registry, found.group("path"), found.group("tag"), found.group("digest"))
