@@ -246,3 +246,14 @@ def test_registered_docker_settings_hold_no_local_paths(tmp_path):
 
     again = from_dict(storage.to_dict())
     assert again.to_dict() == storage.to_dict() and again.files == {}
+
+
+def test_plan_without_an_engine_says_it_assumed_the_root_for_relative_paths(cli, tmp_path):
+    script = tmp_path / "my_flow.py"
+    script.write_text(seed_flow(imports="from flowimg.storage import Docker", storage=(
+        f"flow.storage = Docker(path='my_flow.py', files={{{str(script)!r}: 'my_flow.py'}}, stored_as_script=True, "
+        "base_image='base:1')\n")))
+    plan = cli("plan", "-p", str(script), env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}).stdout
+    assert "# flow example: /my_flow.py" in plan
+    assert "# note: relative paths resolved against / (no engine to read base:1's WorkingDir)" in plan
+    assert "  code/my_flow.py" in plan.splitlines()
