@@ -257,3 +257,14 @@ def test_plan_without_an_engine_says_it_assumed_the_root_for_relative_paths(cli,
     assert "# flow example: /my_flow.py" in plan
     assert "# note: relative paths resolved against / (no engine to read base:1's WorkingDir)" in plan
     assert "  code/my_flow.py" in plan.splitlines()
+
+
+def test_a_storage_read_back_from_its_registered_settings_finds_flows_mapped_only_through_files(tmp_path):
+    from flowimg.storage import from_dict
+
+    script = tmp_path / "f.py"
+    script.write_text(seed_flow())
+    storage = Docker(files={str(tmp_path): "/opt/flows"}, stored_as_script=True, base_image="base:1")
+    storage.add_flow(load_script(str(script))["example"], str(script))
+    again = from_dict(storage.to_dict())
+    assert again.flows == {"example": "/opt/flows/f.py"} and again.to_dict() == storage.to_dict()

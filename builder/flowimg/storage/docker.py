@@ -40,9 +40,11 @@ class Docker(Storage):
                  base_image: Optional[str] = None, python_dependencies: Optional[List[str]] = None,
                  env_vars: Optional[Dict[str, str]] = None, extra_dockerfile_commands: Optional[List[str]] = None,
                  dockerfile: Optional[str] = None, build_kwargs: Optional[Dict[str, Any]] = None,
-                 ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None) -> None:
+                 ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None,
+                 *, registered: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(stored_as_script)
-        if stored_as_script and not path and not files:
+        self._registered: Dict[str, Any] = dict(registered or {})  # LOCAL_SETTINGS of a storage read back
+        if stored_as_script and not path and not files and not self._registered.get("files"):
             raise FlowimgError(
                 "Docker storage with stored_as_script=True needs path='/path/in/image/flow.py' "
                 "(and files={'/local/flow.py': '/path/in/image/flow.py'} unless the image has it)"
@@ -64,7 +66,6 @@ class Docker(Storage):
         self._defaults_applied = False
         self._workdir: Optional[str] = None
         self.workdir_note: Optional[str] = None  # how the WORKDIR was found, when it was assumed
-        self._registered: Dict[str, Any] = {}  # LOCAL_SETTINGS as registered, for a storage read back
 
     @classmethod
     def from_settings(cls, stored_as_script: bool, settings: Dict[str, Any]) -> "Docker":
@@ -74,9 +75,7 @@ class Docker(Storage):
         registered = {}
         if isinstance(settings.get("files"), list):
             registered = {key: settings.pop(key, None) for key in LOCAL_SETTINGS}
-        storage = cls(stored_as_script=stored_as_script, **settings)
-        storage._registered = registered
-        return storage
+        return cls(stored_as_script=stored_as_script, registered=registered, **settings)
 
     # -- registering flows -------------------------------------------------------------------
     def add_flow(self, flow: Flow, script_path: Optional[str] = None) -> str:
