@@ -268,3 +268,15 @@ def test_a_storage_read_back_from_its_registered_settings_finds_flows_mapped_onl
     storage.add_flow(load_script(str(script))["example"], str(script))
     again = from_dict(storage.to_dict())
     assert again.flows == {"example": "/opt/flows/f.py"} and again.to_dict() == storage.to_dict()
+
+
+@pytest.mark.parametrize("lines, expected", [
+    ([], ("base:1", None)),
+    (["FROM python:3.11 AS build", "WORKDIR /src", "FROM other:2", "WORKDIR app", "WORKDIR sub"], ("other:2", "app/sub")),
+    (["FROM other:2", "WORKDIR /app", "RUN true", "workdir 'sub dir'"], ("other:2", "/app/sub dir")),
+    (["FROM {{ base_image }}", "WORKDIR $HOME"], ("base:1", None)),
+])
+def test_the_final_stage_and_its_workdir_are_read_from_the_dockerfile_lines(lines, expected):
+    from flowimg.image.workdir import final_stage
+
+    assert final_stage(lines, "base:1") == expected
