@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install services demo test lint bench image push clean
+.PHONY: install services demo test test-unit lint bench image push clean
 
 $(BIN)/flowimg: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: install services
 
 test: install services
 	$(BIN)/pytest -q
+
+# Unit tests only: no engine, database or server needed; runs in seconds.
+test-unit: install
+	$(BIN)/pytest -q -m "not services"
 
 lint: install
 	$(BIN)/python -m compileall -q builder/flowimg tests

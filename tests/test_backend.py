@@ -19,7 +19,7 @@ STRUCTURE = {"tasks": [{"slug": "get_data-1", "name": "get_data", "kind": "task"
 STORAGE = {"kind": "Local", "stored_as_script": True, "settings": {"directory": "/flows"}, "flows": {"example": "/flows/a.py"}}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def backend_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/registry.db"

@@ -82,8 +82,10 @@ def test_debug_shows_the_traceback(cli, tmp_path):
 
 @pytest.mark.parametrize("files, message", [
     ("{'flows/f.py': '/opt/f.py'}", "files source 'flows/f.py' is relative"),
-    ("{SCRIPT: 'opt/f.py'}", "files destination 'opt/f.py'"),
+    ("{SCRIPT: '/opt/flowimg/f.py'}", "inside /opt/flowimg"),
+    ("{SCRIPT: '/'}", "onto /"),
     ("{SCRIPT: '/opt/f.py', SCRIPT + '.copy': '/opt/f.py'}", "give each its own destination"),
+    ("{SCRIPT: 'opt/f.py\\nRUN id'}", "is not a path"),
 ])
 def test_bad_files_mappings_stop_before_the_engine(cli, tmp_path, files, message):
     script = tmp_path / "f.py"

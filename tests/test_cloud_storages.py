@@ -79,7 +79,7 @@ class GCSCloud:
         return sorted(b.name for b in gcs_admin_client().list_blobs(self.bucket))
 
 
-@pytest.fixture(params=["s3", "gcs"])
+@pytest.fixture(params=[pytest.param("s3", marks=pytest.mark.services), pytest.param("gcs", marks=pytest.mark.services)])
 def cloud(request):
     if request.param == "s3":
         return S3Cloud(request.getfixturevalue("s3_endpoint"), request.getfixturevalue("s3_bucket"))

@@ -84,3 +84,16 @@ def test_pickle_from_another_python_is_a_clear_error(tmp_path):
         flow_from_bytes(forged)
     with pytest.raises(FlowimgError, match="not a flowimg pickle"):
         flow_from_bytes(b"garbage")
+
+
+def test_a_missing_import_is_its_own_error_kind(tmp_path):
+    from flowimg.errors import MissingModule
+
+    script = tmp_path / "f.py"
+    script.write_text("import no_such_module_here\n")
+    with pytest.raises(MissingModule, match="ModuleNotFoundError: No module named 'no_such_module_here'"):
+        load_script(str(script))
+    script.write_text("raise ValueError('ModuleNotFoundError is only text here')\n")
+    with pytest.raises(FlowimgError) as info:
+        load_script(str(script))
+    assert not isinstance(info.value, MissingModule)

@@ -24,7 +24,7 @@ SEED_OUTPUT = re.compile(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def registry(request, monkeypatch):
     """FLOWIMG_BACKEND for the CLI: the default SQLite file, or a fresh PostgreSQL database."""
     if request.param == "postgresql":

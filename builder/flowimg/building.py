@@ -47,13 +47,12 @@ def build_storages(storages: List[Storage], push: bool, log: Log) -> List[str]:
 
 def split_reference(reference: str) -> tuple:
     """'host:5000/team/name:tag' -> ('host:5000', 'team/name', 'tag'); the tag defaults to latest."""
-    path, tag = reference, "latest"
-    if ":" in reference.rsplit("/", 1)[-1]:
-        path, tag = reference.rsplit(":", 1)
-    first, _, rest = path.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest, tag
-    return None, path, tag
+    from .image.reference import parse_reference
+
+    found = parse_reference(reference)
+    if found.digest:
+        raise FlowimgError(f"run-image {reference}: name the image to make with a tag, not a digest")
+    return found.registry, found.path, found.tag or "latest"
 
 
 def run_image_storage(storages: List[Storage], reference: str, base_image: Optional[str],

@@ -11,10 +11,11 @@ import typer
 
 from .errors import FlowimgError
 
+# rich_markup_mode=None: plain click-style usage errors ("Usage: ...", "Error: ...") on every typer version.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Package flows into Docker images and store them as scripts.")
-flows_app = typer.Typer(no_args_is_help=True, help="Registered flows.")
-project_app = typer.Typer(no_args_is_help=True, help="Projects that group registered flows.")
+                  rich_markup_mode=None, help="Package flows into Docker images and store them as scripts.")
+flows_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Registered flows.")
+project_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Projects that group registered flows.")
 app.add_typer(flows_app, name="flows")
 app.add_typer(project_app, name="project")
 
@@ -73,13 +74,15 @@ def _login(storages, username: Optional[str], password_stdin: bool) -> None:
     password = sys.stdin.readline().rstrip("\n")
     if not password:
         raise FlowimgError("--password-stdin read an empty password; pipe it in: echo $PW | flowimg build ...")
-    registries = {s.run_image().split("/")[0] for s in storages if s.run_image() and "/" in s.run_image()}
-    for registry in sorted(registries):
+    from .image.reference import registry_of
+
+    registries = {registry_of(s.run_image()) for s in storages if s.run_image()}
+    for registry in sorted(registries, key=lambda r: r or ""):
         Engine.shared().login(registry, username, password)
 
 
 @app.command("run-image")
-def run_image(reference: str = typer.Argument(..., help="The image to make, e.g. localhost:5000/flow-runner:1"),
+def run_image(reference: str = typer.Argument(..., metavar="REF", help="The image to make, e.g. localhost:5000/flow-runner:1"),
               path: List[str] = PathOpt, name: List[str] = NameOpt,
               base_image: Optional[str] = typer.Option(None, "--base-image", help="Base image with Python 3.8+ (and pip, when there are dependencies)."),
               wheelhouse: Optional[str] = typer.Option(None, "--wheelhouse", help="A folder of wheels to install from, with no network."),
@@ -108,6 +111,10 @@ def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
     for item in planned:
         typer.echo(f"# image: {item['image']}")
         typer.echo(f"# context: {item['context_digest']}")
+        for flow_name, location in item.get("flows", {}).items():
+            typer.echo(f"# flow {flow_name}: {location}")
+        if item.get("note"):
+            typer.echo(f"# note: {item['note']}")
         typer.echo(item["dockerfile"])
         typer.echo("# context files:")
         for entry in item["context"]:
@@ -119,7 +126,7 @@ def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
 
 
 @app.command()
-def inspect(image: str = typer.Argument(..., help="Image reference, e.g. localhost:5000/example:latest")) -> None:
+def inspect(image: str = typer.Argument(..., metavar="IMAGE", help="Image reference, e.g. localhost:5000/example:latest")) -> None:
     """Print the flowimg manifest of an image, read from its label (no container is run)."""
     from .image.engine import Engine
     from .manifest import MANIFEST_LABEL, loads
@@ -185,7 +192,7 @@ def register(path: List[str] = PathOpt,
 
 
 @app.command()
-def run(flow: str = typer.Argument(..., help="Name of the registered flow."), project: str = ProjectOpt,
+def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the registered flow."), project: str = ProjectOpt,
         version: Optional[int] = typer.Option(None, "--version", help="Run this version (default: the latest)."),
         param: List[str] = typer.Option([], "--param", help="A parameter as name=value (JSON values decoded). Repeatable."),
         image: Optional[str] = typer.Option(None, "--image", help="Run inside this image; the runtime fetches the flow there."),
@@ -228,7 +235,7 @@ def flows_list(project: Optional[str] = typer.Option(None, "--project", help="On
 
 
 @flows_app.command("show")
-def flows_show(flow: str = typer.Argument(..., help="Flow name."), project: str = ProjectOpt,
+def flows_show(flow: str = typer.Argument(..., metavar="FLOW", help="Flow name."), project: str = ProjectOpt,
                backend: Optional[str] = BackendOpt) -> None:
     """Every version of one flow, with IDs, storage, labels and parameters."""
     with _backend(backend) as db:
@@ -249,7 +256,7 @@ def project_list(backend: Optional[str] = BackendOpt) -> None:
 
 
 @project_app.command("create")
-def project_create(name: str = typer.Argument(..., help="Project name."), backend: Optional[str] = BackendOpt) -> None:
+def project_create(name: str = typer.Argument(..., metavar="NAME", help="Project name."), backend: Optional[str] = BackendOpt) -> None:
     """Create a project (register creates one on first use too)."""
     with _backend(backend) as db:
         created = db.create_project(name)
@@ -257,8 +264,10 @@ def project_create(name: str = typer.Argument(..., help="Project name."), backen
 
 
 def main() -> None:
+    """Usage errors are typer's own (usage line, exit 2): standalone mode, so no click import is needed,
+    whichever typer is installed; flowimg's errors are one `Error:` line and exit 1."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except FlowimgError as exc:
         if _state["debug"]:
             traceback.print_exc()
@@ -267,18 +276,8 @@ def main() -> None:
     except KeyboardInterrupt:
         _err("Interrupted")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
+    except Exception as exc:  # the unexpected
         if _state["debug"]:
             traceback.print_exc()
         _err(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)

@@ -14,7 +14,7 @@ import traceback
 import types
 from typing import Dict, Optional
 
-from .errors import FlowimgError
+from .errors import FlowimgError, MissingModule
 from .flow import Flow
 
 PICKLE_MAGIC = b"FLOWIMG-PICKLE-1\n"
@@ -76,7 +76,8 @@ def load_script(path: str, text: Optional[str] = None) -> Dict[str, Flow]:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise FlowimgError(
+        kind = MissingModule if isinstance(exc, ModuleNotFoundError) else FlowimgError
+        raise kind(
             f"{_where(exc, path)}: the flow script raised {type(exc).__name__}: {exc}"
         ) from None
     flows = _flows_in(module.__dict__)

@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from .backend.base import Backend, metadata_hash
+from .backend.base import Backend, FlowVersion, metadata_hash
 from .collect import FoundFlow
 from .errors import FlowimgError
 from .storage.base import Storage
@@ -105,12 +105,15 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
         try:
             storage = flow.storage.to_dict()
             parameters = _parameters(flow)
-            version, created = backend.register(
-                project, flow.name, structure=flow.structure(), structure_hash=flow.structure_hash(),
-                storage=storage, labels=sorted(set(labels)), parameters=parameters,
-                metadata_hash=metadata_hash(flow.structure_hash(), storage, list(labels), parameters),
-                force=force, source=item.source,
-            )
+            version = None if force else _unchanged_since_upgrade(backend, project, flow, storage, labels, parameters)
+            created = False
+            if version is None:
+                version, created = backend.register(
+                    project, flow.name, structure=flow.structure(), structure_hash=flow.structure_hash(),
+                    storage=storage, labels=sorted(set(labels)), parameters=parameters,
+                    metadata_hash=metadata_hash(flow.structure_hash(), storage, list(labels), parameters),
+                    force=force, source=item.source,
+                )
         except FlowimgError as exc:
             error = str(exc)
     if error is not None:
@@ -125,6 +128,20 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
         log(f"  └── Version: {version.version}")
     return Outcome(source=item.source, flow=flow.name, status="registered" if created else "skipped",
                    id=version.id, version=version.version, storage=flow.storage.kind)
+
+
+def _unchanged_since_upgrade(backend: Backend, project: str, flow: Any, storage: Dict[str, Any],
+                             labels: List[str], parameters: Dict[str, Any]) -> Optional[FlowVersion]:
+    """The latest version, when it was registered by an older flowimg with what is now the same metadata."""
+    earlier = [metadata_hash(flow.structure_hash(), dict(storage, settings=settings), list(labels), parameters)
+               for settings in flow.storage.earlier_settings()]
+    if not earlier:
+        return None
+    try:
+        latest = backend.get(project, flow.name)
+    except FlowimgError:
+        return None
+    return latest if latest.metadata_hash in earlier else None
 
 
 def outcomes_json(outcomes: List[Outcome]) -> str:

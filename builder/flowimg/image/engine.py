@@ -140,15 +140,15 @@ class Engine:
             raise FlowimgError(f"push of {reference} failed: {exc.explanation or exc}") from None
         return digest
 
-    def login(self, registry: str, username: str, password: str) -> None:
-        """Kept in this client only: nothing is written to the Docker config."""
+    def login(self, registry: Optional[str], username: str, password: str) -> None:
+        """Kept in this client only: nothing is written to the Docker config. None is Docker Hub."""
         import docker.errors
 
         try:
             self.client.login(username=username, password=password, registry=registry, reauth=True)
         except docker.errors.APIError as exc:
             reason = str(exc.explanation or exc).replace(password, "***")
-            raise FlowimgError(f"login to {registry} as {username} failed: {reason}") from None
+            raise FlowimgError(f"login to {registry or 'Docker Hub'} as {username} failed: {reason}") from None
 
     def image_id(self, reference: str) -> Optional[str]:
         import docker.errors
@@ -161,17 +161,20 @@ class Engine:
     def pull(self, reference: str) -> None:
         import docker.errors
 
-        repository, tag = reference.rsplit(":", 1)
+        from .reference import parse_reference
+
+        found = parse_reference(reference)
         try:
-            self.client.images.pull(repository, tag=tag)
+            self.client.images.pull(found.repository, tag=found.digest or found.tag or "latest")
         except docker.errors.APIError as exc:
             raise FlowimgError(
                 f"image {reference} is not here and cannot be pulled: {exc.explanation or exc}; "
                 "build it with `flowimg build`"
             ) from None
 
-    def labels(self, reference: str) -> Dict[str, str]:
-        """Pulls only when missing, like `docker run --pull missing`, so a local rebuild is never replaced."""
+    def config(self, reference: str) -> Dict[str, Any]:
+        """The image's Config; pulls only when missing, like `docker run --pull missing`, so a local
+        rebuild is never replaced."""
         import docker.errors
 
         try:
@@ -179,7 +182,14 @@ class Engine:
         except docker.errors.ImageNotFound:
             self.pull(reference)
             image = self.client.images.get(reference)
-        return dict(image.attrs.get("Config", {}).get("Labels") or {})
+        return dict(image.attrs.get("Config") or {})
+
+    def labels(self, reference: str) -> Dict[str, str]:
+        return dict(self.config(reference).get("Labels") or {})
+
+    def working_dir(self, reference: str) -> str:
+        """The image's WorkingDir, `/` when it sets none (Docker's default)."""
+        return self.config(reference).get("WorkingDir") or "/"
 
     def remove_image(self, image_id: str) -> None:
         import docker.errors

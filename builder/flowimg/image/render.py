@@ -1,10 +1,15 @@
 """Spec -> Dockerfile text. Pure: the same spec always renders the same text."""
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from ..errors import FlowimgError
+from .quoting import docker_quoted, shell_quoted
 from .spec import ImageSpec
+
+# A parser directive at the top of a user's Dockerfile may change the escape character flowimg quotes with.
+_ESCAPE_DIRECTIVE = re.compile(r"#\s*escape\s*=\s*(\S)", re.IGNORECASE)
 
 
 def templates_dir() -> str:
@@ -17,18 +22,34 @@ def templates_dir() -> str:
 def _environment():
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["docker_quoted"] = docker_quoted
+    env.filters["shell_quoted"] = shell_quoted
+    return env
+
+
+def _check_escape_directive(user_dockerfile: Optional[str]) -> None:
+    for line in (user_dockerfile or "").splitlines():
+        if not line.startswith("#"):
+            return
+        found = _ESCAPE_DIRECTIVE.fullmatch(line.strip())
+        if found and found.group(1) != "\\":
+            raise FlowimgError(
+                f"the dockerfile sets '{line.strip()}'; flowimg writes values with Docker's default escape "
+                "character \\, so remove the escape directive"
+            )
 
 
 def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
     """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks."""
     import jinja2
 
+    _check_escape_directive(spec.user_dockerfile)
     env = _environment()
     try:
         tmpl = env.from_string(template) if template else env.get_template("Dockerfile.j2")

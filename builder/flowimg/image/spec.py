@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import FlowimgError
+from .reference import TAG, parse_reference
 
-# The reference grammar of the distribution spec: [host[:port]/]component(/component)*
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
-_REPOSITORY = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 CODE_DIR = "code"  # the build context's folder laid out as the image's filesystem
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+RESERVED_DIR = "/opt/flowimg"  # the manifest, the runtime, pickles: flowimg's own
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -47,39 +46,90 @@ class ImageSpec:
 
 
 def check_repository(repository: str) -> str:
-    if not _REPOSITORY.match(repository or ""):
-        raise FlowimgError(
-            f"invalid image name '{repository}': use lowercase letters, digits and . _ - separated by /, "
-            "e.g. localhost:5000/my-flows"
-        )
+    found = parse_reference(repository, "image name")
+    if found.tag or found.digest:
+        raise FlowimgError(f"invalid image name '{repository}': give the tag as image_tag, not in image_name")
     return repository
 
 
+def check_base_image(reference: str) -> str:
+    parse_reference(reference, "base_image")
+    return reference
+
+
 def check_tag(tag: str) -> str:
-    if not _TAG.match(tag or ""):
+    if not isinstance(tag, str) or not TAG.fullmatch(tag):
         raise FlowimgError(
-            f"invalid image tag '{tag}': use up to 128 letters, digits, _ . - not starting with . or -"
+            f"invalid image tag {tag!r}: use up to 128 letters, digits, _ . - not starting with . or -"
         )
     return tag
 
 
-def check_files(files: Optional[Mapping[str, str]]) -> Tuple[FileCopy, ...]:
-    """Sources must exist and be absolute, destinations absolute and distinct."""
+def image_path(dest: str, workdir: str) -> str:
+    """An image path as Docker resolves a COPY destination: relative ones against the WORKDIR."""
+    return posixpath.normpath(posixpath.join(workdir or "/", dest))
+
+
+def check_destination(dest: Any, source: str) -> str:
+    """A destination is one line of text, before anything resolves it."""
+    if not isinstance(dest, str) or not dest.strip() or any(ch in dest for ch in "\n\r\0"):
+        raise FlowimgError(f"files destination {dest!r} for {source} is not a path; use a path like /opt/flows/x.py")
+    return dest
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def check_files(files: Optional[Mapping[str, str]], workdir: str = "/") -> Tuple[FileCopy, ...]:
+    """Sources must exist and be absolute; destinations (relative ones against `workdir`) distinct,
+    outside flowimg's own folder, and never hiding what another mapping puts there."""
     copies: List[FileCopy] = []
-    seen: Dict[str, str] = {}
-    for index, (source, dest) in enumerate(sorted((files or {}).items())):
+    for source, dest in sorted((files or {}).items()):
         if not os.path.isabs(source):
             raise FlowimgError(f"files source '{source}' is relative; give an absolute path, e.g. {os.path.abspath(source)}")
         if not os.path.exists(source):
             raise FlowimgError(f"files source {source} does not exist; fix the path in files={{...}}")
-        if not isinstance(dest, str) or not dest.startswith("/"):
-            raise FlowimgError(f"files destination '{dest}' for {source} is not absolute; use a path like /opt/flows/x.py")
-        dest = os.path.normpath(dest)
-        if dest in seen:
-            raise FlowimgError(f"files maps both {seen[dest]} and {source} to {dest}; give each its own destination")
-        seen[dest] = source
-        copies.append(FileCopy(source=source, dest=dest, context_name=CODE_DIR + dest))
+        check_destination(dest, source)
+        is_file = not os.path.isdir(source)
+        if is_file and image_path(dest, workdir) == "/":
+            raise FlowimgError(f"files maps the file {source} onto /; give it a file path like /opt/flows/x.py")
+        if is_file and dest.endswith("/"):
+            dest += os.path.basename(source)  # like COPY file dir/
+        target = image_path(dest, workdir)
+        if _is_within(target, RESERVED_DIR):
+            raise FlowimgError(
+                f"files maps {source} to {target}, inside {RESERVED_DIR}, which holds flowimg's manifest and "
+                "runtime; choose another destination such as /opt/flows"
+            )
+        if not is_file and _is_within(RESERVED_DIR, target) and os.path.lexists(
+                os.path.join(source, posixpath.relpath(RESERVED_DIR, target))):
+            raise FlowimgError(
+                f"files maps the folder {source} to {target}, so its {posixpath.relpath(RESERVED_DIR, target)} "
+                f"would cover {RESERVED_DIR}, flowimg's own folder; map a folder without it"
+            )
+        copies.append(FileCopy(source=source, dest=target, context_name=CODE_DIR + target))
+    _check_overlaps(copies)
     return tuple(copies)
+
+
+def _check_overlaps(copies: List[FileCopy]) -> None:
+    """Two mappings must not both put something at one image path: one would silently win."""
+    for outer in copies:
+        for inner in copies:
+            if inner is outer or not _is_within(inner.dest, outer.dest):
+                continue
+            if inner.dest == outer.dest:
+                clash = True
+            elif os.path.isdir(outer.source):
+                clash = os.path.lexists(os.path.join(outer.source, posixpath.relpath(inner.dest, outer.dest)))
+            else:
+                clash = True  # a file cannot hold anything
+            if clash:
+                raise FlowimgError(
+                    f"files maps both {outer.source} (to {outer.dest}) and {inner.source} (to {inner.dest}); "
+                    f"only one of them could be at {inner.dest} in the image: give each its own destination"
+                )
 
 
 def image_path_for(copies: Tuple[FileCopy, ...], local_path: str) -> Optional[str]:
@@ -89,18 +139,18 @@ def image_path_for(copies: Tuple[FileCopy, ...], local_path: str) -> Optional[st
         if copy.source == local_path:
             return copy.dest
         if os.path.isdir(copy.source) and local_path.startswith(copy.source.rstrip("/") + "/"):
-            return os.path.join(copy.dest, os.path.relpath(local_path, copy.source))
+            return posixpath.join(copy.dest, os.path.relpath(local_path, copy.source))
     return None
 
 
 def covered_by_files(copies: Tuple[FileCopy, ...], image_path: str) -> Optional[str]:
     """The local file that lands at `image_path`, if `files` puts one there."""
-    image_path = os.path.normpath(image_path)
+    image_path = posixpath.normpath(image_path)
     for copy in copies:
         if copy.dest == image_path and os.path.isfile(copy.source):
             return copy.source
         if os.path.isdir(copy.source) and image_path.startswith(copy.dest.rstrip("/") + "/"):
-            candidate = os.path.join(copy.source, os.path.relpath(image_path, copy.dest))
+            candidate = os.path.join(copy.source, posixpath.relpath(image_path, copy.dest))
             if os.path.isfile(candidate):
                 return candidate
     return None
@@ -109,7 +159,7 @@ def covered_by_files(copies: Tuple[FileCopy, ...], image_path: str) -> Optional[
 def env_pairs(env_vars: Optional[Mapping[str, Any]]) -> Tuple[Tuple[str, str], ...]:
     pairs = []
     for key, value in sorted((env_vars or {}).items()):
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            raise FlowimgError(f"env_vars name '{key}' is not a valid variable name")
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+            raise FlowimgError(f"env_vars name {key!r} is not a valid variable name; use letters, digits and _")
         pairs.append((key, str(value)))
     return tuple(pairs)

@@ -37,7 +37,7 @@ def from_dict(data: Dict[str, Any]) -> Storage:
         raise FlowimgError(f"the recorded storage is damaged ({problem}); re-register the flow or rebuild the image")
     cls = storage_class(data["kind"])
     try:
-        storage = cls(stored_as_script=data.get("stored_as_script", cls.script_only), **data["settings"])
+        storage = cls.from_settings(data.get("stored_as_script", cls.script_only), data["settings"])
     except (TypeError, ValueError) as exc:
         raise FlowimgError(
             f"the recorded {data['kind']} storage settings do not fit this flowimg ({exc}); "

@@ -34,6 +34,11 @@ class Storage:
         self.flows: Dict[str, str] = {}
         self._flow_objects: Dict[str, Flow] = {}
 
+    @classmethod
+    def from_settings(cls, stored_as_script: bool, settings: Dict[str, Any]) -> "Storage":
+        """The storage `settings()` describes (the backend's and the manifest's form)."""
+        return cls(stored_as_script=stored_as_script, **settings)
+
     def add_flow(self, flow: Flow, script_path: Optional[str] = None) -> str:
         """Record the flow (a later flow of the same name replaces it); `script_path` is its local file."""
         location = self.location_for(flow, script_path)
@@ -55,6 +60,11 @@ class Storage:
 
     def settings(self) -> Dict[str, Any]:
         raise NotImplementedError
+
+    def earlier_settings(self) -> List[Dict[str, Any]]:
+        """`settings()` as older flowimg versions recorded them for this same storage: a registration
+        equal to one of those is unchanged, so upgrading flowimg alone makes no new version."""
+        return []
 
     def secret_names(self) -> List[str]:
         """Names (never values) of the secrets a run must be given."""

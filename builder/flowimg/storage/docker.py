@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import posixpath
 import re
 import tempfile
 from typing import IO, Any, Dict, List, Optional, Tuple
@@ -27,6 +28,8 @@ SETTING_TYPES = {"path": "text", "files": "paths", "stored_as_script": "flag", "
                  "image_name": "text", "image_tag": "text", "base_image": "text", "python_dependencies": "texts",
                  "env_vars": "env", "extra_dockerfile_commands": "texts", "dockerfile": "text",
                  "build_kwargs": "mapping", "ignore_healthchecks": "flag", "wheelhouse": "text", "user": "text"}
+# Registered as image destinations and content digests, never as this machine's paths.
+LOCAL_SETTINGS = ("files", "dockerfile", "wheelhouse")
 
 
 def _slug(name: str) -> str:
@@ -47,12 +50,13 @@ class Docker(Storage):
                  env_vars: Optional[Dict[str, str]] = None, extra_dockerfile_commands: Optional[List[str]] = None,
                  dockerfile: Optional[str] = None, build_kwargs: Optional[Dict[str, Any]] = None,
                  ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None,
-                 user: Optional[str] = DEFAULT_USER) -> None:
+                 user: Optional[str] = DEFAULT_USER, *, registered: Optional[Dict[str, Any]] = None) -> None:
         from ..settings import check_settings
 
         check_settings("Docker storage", dict(locals()), SETTING_TYPES)
         super().__init__(stored_as_script)
-        if stored_as_script and not path and not files:
+        self._registered: Dict[str, Any] = dict(registered or {})  # LOCAL_SETTINGS of a storage read back
+        if stored_as_script and not path and not files and not self._registered.get("files"):
             raise FlowimgError(
                 "Docker storage with stored_as_script=True needs path='/path/in/image/flow.py' "
                 "(and files={'/local/flow.py': '/path/in/image/flow.py'} unless the image has it)"
@@ -76,6 +80,18 @@ class Docker(Storage):
         self.user = user
         self._pickles: Dict[str, bytes] = {}
         self._defaults_applied = False
+        self._workdir: Optional[str] = None
+        self.workdir_note: Optional[str] = None  # how the WORKDIR was found, when it was assumed
+
+    @classmethod
+    def from_settings(cls, stored_as_script: bool, settings: Dict[str, Any]) -> "Docker":
+        """Registered settings hold digests, not paths; images and registrations made before
+        that hold the paths themselves, which are kept as they are."""
+        settings = dict(settings)
+        registered = {}
+        if isinstance(settings.get("files"), list):
+            registered = {key: settings.pop(key, None) for key in LOCAL_SETTINGS}
+        return cls(stored_as_script=stored_as_script, registered=registered, **settings)
 
     # -- registering flows -------------------------------------------------------------------
     def add_flow(self, flow: Flow, script_path: Optional[str] = None) -> str:
@@ -103,6 +119,42 @@ class Docker(Storage):
         self.image_tag = self.image_tag or DEFAULT_TAG
         self._defaults_applied = True
 
+    # -- where things land in the image -------------------------------------------------------
+    def image_workdir(self) -> str:
+        """The WORKDIR relative `path` and `files` destinations resolve against, as Docker would:
+        the base image's WorkingDir (`/` when unset), read from the engine only when needed."""
+        if self._workdir is None:
+            self._workdir = self._find_workdir()
+        return self._workdir
+
+    def _find_workdir(self) -> str:
+        from ..image.spec import check_destination
+        from ..image.workdir import final_stage
+
+        destinations = [check_destination(d, s) for s, d in self.files.items()]
+        destinations += [check_destination(self.path, "path")] if self.path else []
+        if all(d.startswith("/") for d in destinations):
+            return "/"
+        lines: List[str] = []
+        if self.dockerfile:
+            lines = _read_text(self.dockerfile, "dockerfile").splitlines()
+        base, workdir = final_stage(lines + list(self.extra_dockerfile_commands), self.base_image or default_base_image())
+        if workdir is not None and workdir.startswith("/"):
+            return workdir
+        from ..image.engine import Engine
+
+        try:
+            engine = Engine.shared()
+        except FlowimgError:
+            self.workdir_note = f"relative paths resolved against / (no engine to read {base}'s WorkingDir)"
+            return posixpath.join("/", workdir or "")
+        return posixpath.normpath(posixpath.join(engine.working_dir(base) or "/", workdir or ""))
+
+    def _in_image(self, path: str) -> str:
+        from ..image.spec import image_path
+
+        return path if path.startswith("/") else image_path(path, self.image_workdir())
+
     def location_for(self, flow: Flow, script_path: Optional[str]) -> str:
         if not self.stored_as_script:
             location = f"{PICKLE_DIR}/{_slug(flow.name)}.flowpickle"
@@ -115,10 +167,10 @@ class Docker(Storage):
             self._pickles[flow.name] = flow_to_bytes(flow)
             return location
         if self.path:
-            return self.path
+            return self._in_image(self.path)
         from ..image.spec import check_files, image_path_for
 
-        location = image_path_for(check_files(self.files), script_path) if script_path else None
+        location = image_path_for(check_files(self.files, self.image_workdir()), script_path) if script_path else None
         if location is None:
             raise FlowimgError(
                 f"cannot tell where flow '{flow.name}' lands in the image: pass path='/path/in/image.py' "
@@ -138,12 +190,14 @@ class Docker(Storage):
     def image_spec(self) -> Any:
         """Validate everything the build needs before anything touches the engine."""
         from .. import __version__
-        from ..image.spec import ImageSpec, check_files, check_repository, check_tag, covered_by_files, env_pairs
+        from ..image.spec import (ImageSpec, check_base_image, check_files, check_repository, check_tag,
+                                  covered_by_files, env_pairs)
         from ..manifest import MANIFEST_LABEL, build_manifest, dumps, flow_entry
 
         if not self._defaults_applied:
             self._apply_defaults(os.getcwd())
-        copies = check_files(self.files)
+        copies = check_files(self.files, self.image_workdir())
+        base_image = check_base_image(self.base_image or default_base_image())
         repository = check_repository(self.repository)
         tag = check_tag(self.image_tag or DEFAULT_TAG)
         storage = self.to_dict()
@@ -178,7 +232,7 @@ class Docker(Storage):
             "org.opencontainers.image.description": "flowimg flows: " + (", ".join(sorted(self.flows)) or "none (a run image)"),
         }
         return ImageSpec(
-            base_image=self.base_image or default_base_image(), repository=repository, tag=tag, copies=copies,
+            base_image=base_image, repository=repository, tag=tag, copies=copies,
             python_dependencies=tuple(self.python_dependencies), wheelhouse=self.wheelhouse,
             env_vars=env_pairs(self.env_vars), extra_commands=tuple(self.extra_dockerfile_commands),
             user_dockerfile=user_dockerfile, pickles=pickles, manifest_text=manifest_text, labels=labels,
@@ -207,7 +261,8 @@ class Docker(Storage):
         spec, dockerfile, context = self.render()
         return {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
                 "context_digest": context.digest, "excluded": list(context.excluded),
-                "ignore_patterns": list(context.patterns)}
+                "ignore_patterns": list(context.patterns), "flows": dict(sorted(self.flows.items())),
+                "note": self.workdir_note}
 
     def build(self, push: bool = True, log: Log = _quiet) -> None:
         from ..image.engine import Engine
@@ -242,7 +297,7 @@ class Docker(Storage):
 
     # -- running (inside the image) ------------------------------------------------------------------
     def get_flow(self, flow_name: str, log: Log = _quiet) -> Flow:
-        location = self._flow_location(flow_name)
+        location = os.path.abspath(self._flow_location(flow_name))  # a relative one: from the WORKDIR
         if self.stored_as_script:
             if not os.path.isfile(location):
                 raise FlowimgError(
@@ -258,13 +313,38 @@ class Docker(Storage):
         return check_flow_name(flow_from_bytes(data), flow_name, location)
 
     def settings(self) -> Dict[str, Any]:
+        """The same wherever the project is checked out: image destinations and content digests
+        stand for `files`, `dockerfile` and `wheelhouse`, whose local paths differ between machines."""
+        from ..image.spec import check_files
+
+        local: Dict[str, Any] = dict(self._registered)
+        if self.files:
+            local["files"] = sorted(c.dest for c in check_files(self.files, self.image_workdir()))
+        if self.dockerfile:
+            local["dockerfile"] = content_digest(self.dockerfile, "dockerfile")
+        if self.wheelhouse:
+            local["wheelhouse"] = content_digest(self.wheelhouse, "wheelhouse")
+        return dict(self._common_settings(), path=self._in_image(self.path) if self.path else None,
+                    files=local.get("files") or [], dockerfile=local.get("dockerfile"),
+                    wheelhouse=local.get("wheelhouse"))
+
+    def earlier_settings(self) -> List[Dict[str, Any]]:
+        """Settings as flowimg 0.1 registered them (local paths), so upgrading alone makes no new version."""
+        if self._registered or not all(d.startswith("/") for d in list(self.files.values()) + [self.path or "/"]):
+            return []
+        earlier = dict(self._common_settings(), path=self.path, files=dict(sorted(self.files.items())),
+                       dockerfile=self.dockerfile, wheelhouse=self.wheelhouse)
+        del earlier["user"]  # 0.1 had no user setting
+        return [earlier]
+
+    def _common_settings(self) -> Dict[str, Any]:
         return {
-            "path": self.path, "files": dict(sorted(self.files.items())), "registry_url": self.registry_url,
+            "registry_url": self.registry_url,
             "image_name": self.image_name, "image_tag": self.image_tag, "base_image": self.base_image,
             "python_dependencies": self.python_dependencies, "env_vars": dict(sorted(self.env_vars.items())),
-            "extra_dockerfile_commands": self.extra_dockerfile_commands, "dockerfile": self.dockerfile,
+            "extra_dockerfile_commands": self.extra_dockerfile_commands,
             "build_kwargs": self.build_kwargs, "ignore_healthchecks": self.ignore_healthchecks,
-            "wheelhouse": self.wheelhouse, "user": self.user,
+            "user": self.user,
         }
 
     def describe(self) -> str:
@@ -279,3 +359,28 @@ def _read_text(path: str, what: str) -> str:
         raise FlowimgError(f"cannot read {what} {path}: {exc.strerror}; fix the path") from None
     except UnicodeDecodeError as exc:
         raise FlowimgError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def content_digest(path: str, what: str) -> str:
+    """sha256 over a file's bytes, or over a folder's sorted relative names and file bytes."""
+    digest = hashlib.sha256()
+    if os.path.isfile(path):
+        digest.update(_read_bytes(path, what))
+        return "sha256:" + digest.hexdigest()
+    if not os.path.isdir(path):
+        raise FlowimgError(f"{what} {path} does not exist; fix the path")
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(hashlib.sha256(_read_bytes(full, what)).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def _read_bytes(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise FlowimgError(f"cannot read {what} {path}: {exc.strerror}; fix the path") from None

@@ -20,7 +20,7 @@ import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..deadline import network_timeout, within_deadline
-from ..errors import FlowimgError
+from ..errors import FlowimgError, MissingModule
 from ..flow import Flow
 from ..loading import load_script, pick_flow
 from ..secrets import find_secret, get_secret, redact
@@ -101,8 +101,8 @@ def load_flows(path: str, text: Optional[str], storage_kind: str, forget: Option
     clone about to be removed, or no real folder at all."""
     try:
         return load_script(path, text=text)
-    except FlowimgError as exc:
-        if text is not None and "ModuleNotFoundError" in str(exc):
+    except MissingModule as exc:
+        if text is not None:
             raise FlowimgError(
                 f"{exc}; {storage_kind} storage fetches only the flow file itself, so import no sibling "
                 "modules from it (Git storage clones the whole repository)"
