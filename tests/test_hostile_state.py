@@ -71,8 +71,8 @@ def test_a_register_that_fails_creates_no_project(cli, tmp_path):
 @pytest.mark.parametrize("reference, expected", [
     ("", "run-image needs the image to make"),
     ("  ", "run-image needs the image to make"),
-    ("Runner:1", "invalid image name 'Runner'"),
-    ("runner:-x", "invalid image tag '-x'"),
+    ("Runner:1", "invalid image reference 'Runner:1'"),
+    ("runner:-x", "invalid image reference 'runner:-x'"),
 ])
 def test_run_image_refuses_empty_or_invalid_references(cli, reference, expected):
     assert expected in one_line_error(cli("run-image", reference, "--no-push", ok=False))

@@ -164,9 +164,12 @@ def test_context_bytes_match_a_golden_digest_whatever_the_clock_and_the_files_me
     script.chmod(0o600)
     spec = ImageSpec(base_image="b", repository="r", tag="t", copies=check_files({str(script): "/opt/flows/flow.py"}),
                      manifest_text='{"schema_version":1}')
-    context = build_context(spec, "FROM b\n", [])
-    assert context.data[4:8] == b"\0\0\0\0"  # gzip MTIME
-    assert hashlib.sha256(gzip.decompress(context.data)).hexdigest() == GOLDEN_TAR_SHA256
+    out = io.BytesIO()
+    context = build_context(spec, "FROM b\n", [], out)
+    data = out.getvalue()
+    assert data[4:8] == b"\0\0\0\0"  # gzip MTIME
+    assert context.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert hashlib.sha256(gzip.decompress(data)).hexdigest() == GOLDEN_TAR_SHA256
     assert context.names == ("Dockerfile", "code/opt/flowimg/manifest.json", "code/opt/flows/flow.py")
 
 
