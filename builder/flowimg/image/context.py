@@ -52,10 +52,10 @@ def package_sources(package_dir: str, target: str) -> Dict[str, str]:
     return entries
 
 
-def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, mtime: int = FIXED_MTIME) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
-    info.mtime = FIXED_MTIME
+    info.mtime = mtime
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.type = kind
@@ -76,19 +76,28 @@ def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str])
     for image_path, data in spec.pickles:
         blobs[CODE_DIR + image_path] = data
     names = sorted(set(blobs) | set(local))
+    packed = gzip.compress(write_tar(blobs, local), compresslevel=6, mtime=0)
+    return BuildContext(data=packed, digest="sha256:" + hashlib.sha256(packed).hexdigest(), names=tuple(names))
+
+
+def write_tar(blobs: Dict[str, bytes], local: Dict[str, str], mtime: int = FIXED_MTIME) -> bytes:
+    """An uncompressed tar of in-memory `blobs` and `local` files by name, parents included, sorted.
+
+    Shared by the build context and the registry builder's layers, so both normalise files alike.
+    """
+    names = set(blobs) | set(local)
     parents = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(parents | set(names)):
+        for name in sorted(parents | names):
             path = local.get(name)
             if name in blobs:
-                tar.addfile(_info(name, len(blobs[name]), 0o644), io.BytesIO(blobs[name]))
+                tar.addfile(_info(name, len(blobs[name]), 0o644, mtime=mtime), io.BytesIO(blobs[name]))
             elif path is not None and os.path.isfile(path):
                 executable = os.stat(path).st_mode & stat.S_IXUSR
                 with open(path, "rb") as fh:
                     data = fh.read()
-                tar.addfile(_info(name, len(data), 0o755 if executable else 0o644), io.BytesIO(data))
+                tar.addfile(_info(name, len(data), 0o755 if executable else 0o644, mtime=mtime), io.BytesIO(data))
             else:
-                tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE))
-    packed = gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
-    return BuildContext(data=packed, digest="sha256:" + hashlib.sha256(packed).hexdigest(), names=tuple(names))
+                tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE, mtime=mtime))
+    return raw.getvalue()

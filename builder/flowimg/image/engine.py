@@ -162,7 +162,7 @@ class Engine:
     def pull(self, reference: str) -> None:
         import docker.errors
 
-        repository, tag = reference.rsplit(":", 1)
+        repository, tag = (reference, None) if "@" in reference else reference.rsplit(":", 1)
         try:
             self.client.images.pull(repository, tag=tag)
         except docker.errors.APIError as exc:
@@ -170,6 +170,15 @@ class Engine:
                 f"image {reference} is not here and cannot be pulled: {exc.explanation or exc}; "
                 "build it with `flowimg build`"
             ) from None
+
+    def load(self, archive: bytes) -> None:
+        """`docker load` of a docker-save tarball (the registry builder's --load)."""
+        import docker.errors
+
+        try:
+            self.client.images.load(archive)
+        except docker.errors.APIError as exc:
+            raise FlowimgError(f"the engine refused to load the image: {exc.explanation or exc}") from None
 
     def labels(self, reference: str) -> Dict[str, str]:
         """Pulls only when missing, like `docker run --pull missing`, so a local rebuild is never replaced."""

@@ -16,7 +16,7 @@ PICKLE_DIR = "/opt/flowimg/flows"
 DEFAULT_TAG = "latest"
 # Settings a project may default in flowimg.yaml (docker: ...) or [tool.flowimg.docker].
 CONFIGURABLE = ("registry_url", "image_name", "image_tag", "base_image", "python_dependencies", "env_vars",
-                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse")
+                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse", "builder", "insecure_registries")
 PATH_SETTINGS = ("dockerfile", "wheelhouse")
 
 
@@ -37,7 +37,8 @@ class Docker(Storage):
                  base_image: Optional[str] = None, python_dependencies: Optional[List[str]] = None,
                  env_vars: Optional[Dict[str, str]] = None, extra_dockerfile_commands: Optional[List[str]] = None,
                  dockerfile: Optional[str] = None, build_kwargs: Optional[Dict[str, Any]] = None,
-                 ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None) -> None:
+                 ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None, builder: Optional[str] = None,
+                 insecure_registries: Optional[List[str]] = None, image_digest: Optional[str] = None) -> None:
         super().__init__(stored_as_script)
         if stored_as_script and not path and not files:
             raise FlowimgError(
@@ -57,6 +58,11 @@ class Docker(Storage):
         self.build_kwargs = dict(build_kwargs or {})
         self.ignore_healthchecks = ignore_healthchecks
         self.wheelhouse = wheelhouse
+        # How to build (not registered) and what the registry builder pushed (registered, so runs pin it).
+        self.builder = builder
+        self.insecure_registries = list(insecure_registries or [])
+        self.image_digest = image_digest
+        self.build_options: Any = None
         self._pickles: Dict[str, bytes] = {}
         self._defaults_applied = False
 
@@ -108,6 +114,8 @@ class Docker(Storage):
         return f"{self.registry_url.rstrip('/')}/{name}" if self.registry_url else name
 
     def run_image(self) -> Optional[str]:
+        if self.image_digest:
+            return f"{self.repository}@{self.image_digest}"
         return f"{self.repository}:{self.image_tag or DEFAULT_TAG}"
 
     def image_spec(self) -> Any:
@@ -121,7 +129,7 @@ class Docker(Storage):
         copies = check_files(self.files)
         repository = check_repository(self.repository)
         tag = check_tag(self.image_tag or DEFAULT_TAG)
-        storage = self.to_dict()
+        storage = portable_storage(self.to_dict())
         entries = []
         for name, location in sorted(self.flows.items()):
             flow = self._flow_objects[name]
@@ -160,32 +168,58 @@ class Docker(Storage):
             user_dockerfile=user_dockerfile, pickles=pickles, manifest_text=manifest_text, labels=labels,
         )
 
-    def render(self) -> Tuple[Any, str, Any]:
+    def render(self, spec: Any = None) -> Tuple[Any, str, Any]:
         """(spec, Dockerfile text, build context): everything `plan` shows and `build` sends."""
-        import flowimg
         from ..image.context import build_context
         from ..image.render import render_dockerfile
 
-        spec = self.image_spec()
+        spec = spec or self.image_spec()
         template = _read_text(self.dockerfile, "dockerfile") if self.dockerfile and self.dockerfile.endswith(".j2") else None
         dockerfile = render_dockerfile(spec, template)
-        packages = [os.path.dirname(flowimg.__file__)]
-        if spec.pickles:
-            import cloudpickle
+        return spec, dockerfile, build_context(spec, dockerfile, runtime_packages(spec))
 
-            packages.append(os.path.dirname(cloudpickle.__file__))
-        return spec, dockerfile, build_context(spec, dockerfile, packages)
+    def _choice(self, spec: Any) -> Any:
+        from ..image.registry_builder import check_builder, choose
+
+        options = self.build_options
+        requested = check_builder((options and options.builder) or self.builder or "docker")
+        return choose(requested, spec, self.registry_url, self.build_kwargs, self.dockerfile,
+                      output=options and options.output, insecure=self.insecure_registries)
 
     def plan(self) -> Optional[Dict[str, Any]]:
-        spec, dockerfile, context = self.render()
-        return {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
-                "context_digest": context.digest}
+        spec = self.image_spec()
+        choice = self._choice(spec)
+        spec, dockerfile, context = self.render(spec)
+        planned = {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
+                   "context_digest": context.digest, "builder": choice.builder, "builder_reason": choice.reason}
+        if choice.builder == "registry":
+            from ..image.registry_builder import plan_layers
+
+            planned.update(plan_layers(spec, self.build_options, runtime_packages(spec), self.insecure_registries))
+        return planned
 
     def build(self, push: bool = True, log: Log = _quiet) -> None:
+        spec = self.image_spec()
+        choice = self._choice(spec)
+        log(f"Builder: {choice.builder} ({choice.reason})")
+        if choice.builder == "registry":
+            from ..image.registry_builder import build_image
+
+            self.image_digest = build_image(spec, self.build_options, runtime_packages(spec), push=push,
+                                            check=not self.ignore_healthchecks, insecure=self.insecure_registries,
+                                            log=log)
+            self.built_image = self.run_image()
+            return
+        self._build_docker(spec, push, log)
+
+    def _build_docker(self, spec: Any, push: bool, log: Log) -> None:
         from ..image.engine import Engine
 
-        spec, _, context = self.render()
+        spec, _, context = self.render(spec)
         engine = Engine.shared()
+        credentials = self.build_options and self.build_options.credentials
+        if credentials and "/" in spec.repository:
+            engine.login(spec.repository.split("/")[0], credentials.username, credentials.password)
         previous = engine.image_id(spec.image_ref)
         kwargs = dict(self.build_kwargs)
         network = kwargs.pop("network_mode", "host" if spec.python_dependencies and not spec.wheelhouse else "none")
@@ -231,10 +265,38 @@ class Docker(Storage):
             "extra_dockerfile_commands": self.extra_dockerfile_commands, "dockerfile": self.dockerfile,
             "build_kwargs": self.build_kwargs, "ignore_healthchecks": self.ignore_healthchecks,
             "wheelhouse": self.wheelhouse,
+            **({"image_digest": self.image_digest} if self.image_digest else {}),
         }
 
     def describe(self) -> str:
         return f"Docker {self.run_image()}"
+
+
+def runtime_packages(spec: Any) -> List[str]:
+    """The package folders copied into the image as its runtime: flowimg, and cloudpickle for pickles."""
+    import flowimg
+
+    packages = [os.path.dirname(flowimg.__file__)]
+    if spec.pickles:
+        import cloudpickle
+
+        packages.append(os.path.dirname(cloudpickle.__file__))
+    return packages
+
+
+def portable_storage(storage: Dict[str, Any]) -> Dict[str, Any]:
+    """The storage as the image's manifest records it: no local paths and no digest of the image itself,
+    so the same flows give the same image bytes from any checkout folder."""
+    settings = dict(storage.get("settings") or {})
+    settings.pop("image_digest", None)
+    files = settings.get("files") or {}
+    if files:
+        root = os.path.dirname(os.path.commonpath([os.path.abspath(p) for p in files]))
+        settings["files"] = {os.path.relpath(os.path.abspath(src), root): dest for src, dest in sorted(files.items())}
+    for key in PATH_SETTINGS:
+        if settings.get(key):
+            settings[key] = os.path.basename(str(settings[key]).rstrip("/"))
+    return {**storage, "settings": settings}
 
 
 def _read_text(path: str, what: str) -> str:
