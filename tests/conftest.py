@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-pytest_plugins: list = ["docker_service", "cli_helpers", "postgres_service", "cloud_services", "git_services"]
+pytest_plugins: list = ["docker_service", "cli_helpers", "postgres_service", "cloud_services", "git_services",
+                       "registry_services"]
 
 
 @pytest.fixture(autouse=True)
