@@ -102,7 +102,7 @@ def choose(requested: str, spec: ImageSpec, registry_url: Optional[str], build_k
     if not registry_url and not output:
         blockers.append("no registry_url to push to")
     probe = reachable or (lambda host: Registry(host, insecure=insecure, timeout=3.0, use_docker_config=False).ping())
-    if not blockers:
+    if not blockers and requested == "auto":
         for host in dict.fromkeys(h for h in (base_host, registry_url and registry_url.split("/")[0]) if h):
             if not probe(host):
                 blockers.append(f"registry {host} does not answer")
@@ -259,8 +259,10 @@ def _blob_bytes(assembly: Assembly, digest: str) -> Optional[bytes]:
     return None
 
 
-def push_content(assembly: Assembly, target: Registry, repository: str, base: Registry, log: Log) -> None:
-    """Blobs, then manifests by digest: everything but the tag, which `put_tag` writes once checked."""
+def push_content(assembly: Assembly, target: Registry, repository: str, base: Registry, log: Log,
+                 by_digest: bool = True) -> None:
+    """Blobs, then (`by_digest`, for a check before tagging, and always for an index) manifests by
+    digest: everything but the tag, which `put_tag` writes last."""
     for step in blob_steps(assembly, target, repository):
         if step.action == "present":
             continue
@@ -272,6 +274,8 @@ def push_content(assembly: Assembly, target: Registry, repository: str, base: Re
             data = base.get_blob(assembly.base_repository, step.digest)
         target.upload_blob(repository, data, step.digest)
         log(f"uploaded {step.what} {step.digest[:19]} ({step.size} bytes)")
+    if not by_digest and assembly.index is None:
+        return
     for image in assembly.images:
         target.put_manifest(repository, image.digest, image.manifest, OCI_MANIFEST)
     if assembly.index is not None:
@@ -380,7 +384,7 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
             engine = _engine_or_none() if check else None
             if check and engine is None:
                 check_locally(spec, log)
-            push_content(assembly, target, repository, base, log)
+            push_content(assembly, target, repository, base, log, by_digest=engine is not None)
             if engine is not None:
                 _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True, log=log)
             put_tag(assembly, target, repository, tag)

@@ -376,7 +376,7 @@ class Registry:
         return response.status == 201
 
     def upload_blob(self, repository: str, data: bytes, digest: str) -> None:
-        """Monolithic PUT for small blobs, PATCH chunks then PUT for big ones."""
+        """POST then one monolithic PUT for small blobs; PATCH chunks then PUT for big ones."""
         until = self._until()
         started = self.request("POST", f"/v2/{repository}/blobs/uploads/", until, ok=(202,))
         location = urllib.parse.urljoin(self._url("/"), started.headers.get("location", ""))
