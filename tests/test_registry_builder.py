@@ -163,6 +163,12 @@ def test_bad_builder_and_a_base_without_registry_are_one_line_errors(cli, tmp_pa
     assert "unknown builder 'kaniko'" in error
     planned = cli("plan", "-p", str(script), "--builder", "auto").stdout
     assert "# builder: docker (auto: base image flowimg/python-base:bookworm names no registry host)" in planned
+    in_registry = write_flow(tmp_path / "other", image_name, base_in_registry)
+    planned = cli("plan", "-p", str(in_registry), "--builder", "auto").stdout
+    assert f"# builder: registry (auto: base {base_in_registry} is in a registry and no step needs RUN)" in planned
+    only_local = write_flow(tmp_path / "local", image_name, f"{REGISTRY}/never-pushed-{image_name}:latest")
+    planned = cli("plan", "-p", str(only_local), "--builder", "auto").stdout
+    assert "# builder: docker (auto: base image " in planned and "is not in its registry" in planned
 
 
 def test_load_and_oci_layout_outputs(cli, tmp_path, base_in_registry, image_name):
@@ -206,8 +212,9 @@ def test_token_auth_registry(cli, tmp_path, base_in_registry, token_registry):
     env = docker_config(tmp_path / "cfg", registry.host)
     built = cli("build", "-p", str(script), env=env)
     digest = built.stdout.strip().split("@")[1]
-    assert any("repository:team/token-flow:pull,push" in q.get("scope", []) for q in tokens.requests)
-    assert all(q.get("service") == ["flowimg-test-registry"] for q in tokens.requests)
+    granted = [scope.split(":") for q in tokens.requests for scope in q.get("scope", [])]
+    assert any(name == "team/token-flow" and "push" in actions.split(",") for _, name, actions in granted), granted
+    assert all(q.get("service") == ["flowimg-test-registry"] for q in tokens.requests), tokens.requests
     again = cli("build", "-p", str(script), env=env)
     assert "unchanged" in again.stderr and digest in again.stdout
 

@@ -82,8 +82,7 @@ def host_platform_name() -> str:
 
 
 def choose(requested: str, spec: ImageSpec, registry_url: Optional[str], build_kwargs: Dict[str, Any],
-           dockerfile: Optional[str], output: Optional[str] = None, insecure: Sequence[str] = (),
-           reachable: Optional[Callable[[str], bool]] = None) -> Choice:
+           dockerfile: Optional[str], output: Optional[str] = None, insecure: Sequence[str] = ()) -> Choice:
     """`auto` picks the registry builder only when it can make the same image the docker builder would."""
     if requested == "docker":
         return Choice("docker", "asked for (--builder docker / builder='docker')")
@@ -101,11 +100,8 @@ def choose(requested: str, spec: ImageSpec, registry_url: Optional[str], build_k
         blockers.append(f"base image {spec.base_image} names no registry host")
     if not registry_url and not output:
         blockers.append("no registry_url to push to")
-    probe = reachable or (lambda host: Registry(host, insecure=insecure, timeout=3.0, use_docker_config=False).ping())
     if not blockers and requested == "auto":
-        for host in dict.fromkeys(h for h in (base_host, registry_url and registry_url.split("/")[0]) if h):
-            if not probe(host):
-                blockers.append(f"registry {host} does not answer")
+        blockers += _registry_blockers(spec.base_image, registry_url, insecure)
     if requested == "registry":
         if blockers:
             raise FlowimgError(f"the registry builder cannot build {spec.image_ref}: {'; '.join(blockers)}; "
@@ -114,6 +110,20 @@ def choose(requested: str, spec: ImageSpec, registry_url: Optional[str], build_k
     if blockers:
         return Choice("docker", "auto: " + "; ".join(blockers))
     return Choice("registry", f"auto: base {spec.base_image} is in a registry and no step needs RUN")
+
+
+def _registry_blockers(base_image: str, registry_url: Optional[str], insecure: Sequence[str]) -> List[str]:
+    """The base must be in its registry (not only in the local engine) and the target must answer."""
+    host, repository, reference = split_image(base_image)
+    try:
+        if Registry(host, insecure=insecure, timeout=3.0).manifest_digest(repository, reference) is None:
+            return [f"base image {base_image} is not in its registry (only in the local engine?)"]
+    except FlowimgError:
+        return [f"registry {host} does not serve base image {base_image}"]
+    target = registry_url.split("/")[0] if registry_url else None
+    if target and target != host and not Registry(target, insecure=insecure, timeout=3.0, use_docker_config=False).ping():
+        return [f"registry {target} does not answer"]
+    return []
 
 
 # -- assembling ------------------------------------------------------------------------------------

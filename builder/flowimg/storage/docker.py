@@ -182,7 +182,7 @@ class Docker(Storage):
         from ..image.registry_builder import check_builder, choose
 
         options = self.build_options
-        requested = check_builder((options and options.builder) or self.builder or "docker")
+        requested = check_builder((options and options.builder) or self.builder or "auto")
         return choose(requested, spec, self.registry_url, self.build_kwargs, self.dockerfile,
                       output=options and options.output, insecure=self.insecure_registries)
 
