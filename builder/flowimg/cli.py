@@ -45,7 +45,7 @@ def _collect(paths: List[str], modules: List[str], names: List[str]):
     return found
 
 
-BuilderOpt = typer.Option(None, "--builder", help="docker, registry (no daemon) or auto (default: the storage's builder, else docker).")
+BuilderOpt = typer.Option(None, "--builder", help="docker, registry (no daemon) or auto (default: the storage's builder, else auto).")
 PlatformOpt = typer.Option(None, "--platform", help="Registry builder: os/arch[,os/arch...]; several give an image index.")
 
 

@@ -239,8 +239,9 @@ class BlobStep:
     action: str   # present | mount | copy | upload
 
 
-def blob_steps(assembly: Assembly, target: Registry, repository: str) -> List[BlobStep]:
-    """What a push would do for each distinct blob; asks the registry with HEAD only."""
+def blob_steps(assembly: Assembly, target: Registry, repository: str, known: Sequence[str] = ()) -> List[BlobStep]:
+    """What a push would do for each distinct blob; asks the registry with HEAD only, and not even that
+    for `known` blobs (those the repository's current manifest references, so the registry holds)."""
     steps: Dict[str, BlobStep] = {}
     for image in assembly.images:
         wanted = [(layer["digest"], layer.get("size", 0), "base layer") for layer in image.base_layers]
@@ -249,7 +250,7 @@ def blob_steps(assembly: Assembly, target: Registry, repository: str) -> List[Bl
         for digest, size, what in wanted:
             if digest in steps:
                 continue
-            if target.has_blob(repository, digest):
+            if digest in known or target.has_blob(repository, digest):
                 action = "present"
             elif what == "base layer":
                 action = "mount" if assembly.base_host == target.host else "copy"
@@ -270,10 +271,10 @@ def _blob_bytes(assembly: Assembly, digest: str) -> Optional[bytes]:
 
 
 def push_content(assembly: Assembly, target: Registry, repository: str, base: Registry, log: Log,
-                 by_digest: bool = True) -> None:
+                 by_digest: bool = True, known: Sequence[str] = ()) -> None:
     """Blobs, then (`by_digest`, for a check before tagging, and always for an index) manifests by
     digest: everything but the tag, which `put_tag` writes last."""
-    for step in blob_steps(assembly, target, repository):
+    for step in blob_steps(assembly, target, repository, known):
         if step.action == "present":
             continue
         if step.action == "mount" and target.mount_blob(repository, step.digest, assembly.base_repository):
@@ -387,14 +388,16 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
     log(f"Assembled {spec.image_ref} ({', '.join(i.platform for i in assembly.images)}): {assembly.digest}")
     pushed = None
     if push and target is not None:
-        if target.manifest_digest(repository, tag) == assembly.digest:
+        current = target.find_manifest(repository, tag)
+        if current is not None and current[2] == assembly.digest:
             log(f"unchanged: {spec.image_ref} is already {assembly.digest}; nothing uploaded")
             pushed = assembly.digest
         else:
             engine = _engine_or_none() if check else None
             if check and engine is None:
                 check_locally(spec, log)
-            push_content(assembly, target, repository, base, log, by_digest=engine is not None)
+            push_content(assembly, target, repository, base, log, by_digest=engine is not None,
+                         known=_referenced_blobs(current))
             if engine is not None:
                 _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True, log=log)
             put_tag(assembly, target, repository, tag)
@@ -416,6 +419,14 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
         write_oci_layout(assembly, options.output, spec.image_ref, base)
         log(f"wrote an OCI layout of {spec.image_ref} to {options.output}")
     return pushed
+
+
+def _referenced_blobs(found: Optional[Tuple[bytes, str, str]]) -> List[str]:
+    """Blobs a manifest references (none for an index): the registry keeps them, no HEAD needed."""
+    if found is None or found[1] in INDEX_TYPES:
+        return []
+    manifest = json.loads(found[0])
+    return [blob["digest"] for blob in manifest.get("layers", []) + [manifest.get("config") or {}] if "digest" in blob]
 
 
 def _host_image(assembly: Assembly) -> PlatformImage:

@@ -164,6 +164,7 @@ class Registry:
         self._scopes: List[str] = []
         self._conn: Optional[http.client.HTTPConnection] = None
         self._conn_used = False
+        self._last_missing: Optional[_Response] = None
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _creds(self) -> Optional[Credentials]:
@@ -332,8 +333,18 @@ class Registry:
     # -- manifests --------------------------------------------------------------------------------
     def get_manifest(self, repository: str, reference: str) -> Tuple[bytes, str, str]:
         """(bytes, media type, digest) of a tag or digest."""
+        found = self.find_manifest(repository, reference)
+        if found is None:
+            raise self._refused("GET", f"/v2/{repository}/manifests/{reference}", self._last_missing)
+        return found
+
+    def find_manifest(self, repository: str, reference: str) -> Optional[Tuple[bytes, str, str]]:
+        """Like get_manifest, but None when the registry has no such tag or digest."""
         response = self.request("GET", f"/v2/{repository}/manifests/{reference}", self._until(),
-                                headers={"Accept": ACCEPT})
+                                headers={"Accept": ACCEPT}, ok=(200, 404))
+        if response.status == 404:
+            self._last_missing = response
+            return None
         data = response.body
         media_type = response.headers.get("content-type", "").split(";")[0]
         if media_type not in INDEX_TYPES + MANIFEST_TYPES:
