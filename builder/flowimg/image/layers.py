@@ -15,7 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FlowimgError
 from ..manifest import MANIFEST_PATH
@@ -76,13 +76,40 @@ def make_layer(role: str, blobs: Dict[str, bytes], local: Dict[str, str], create
                  created_by=created_by, inputs=tuple(inputs))
 
 
-def runtime_layer(package_dirs: Sequence[str]) -> Layer:
+def _cached(cache_dir: Optional[str], key: str, role: str, created_by: str, inputs: Sequence[str],
+            make: Callable[[], Layer]) -> Layer:
+    """A layer from the cache by the hash of its inputs, else made and stored (atomically)."""
+    cached = os.path.join(cache_dir, f"{role}-{key}.tar.gz") if cache_dir else None
+    if cached and os.path.isfile(cached):
+        with open(cached, "rb") as fh:
+            blob = fh.read()
+        return Layer(role, blob, "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest(), created_by,
+                     tuple(inputs))
+    layer = make()
+    if cached:
+        os.makedirs(cache_dir, exist_ok=True)
+        partial = f"{cached}.{os.getpid()}.part"
+        with open(partial, "wb") as fh:
+            fh.write(layer.blob)
+        os.replace(partial, cached)
+    return layer
+
+
+def runtime_layer(package_dirs: Sequence[str], cache_dir: Optional[str] = None) -> Layer:
     """flowimg's own sources (and cloudpickle for pickles), where the docker build copies them."""
     local: Dict[str, str] = {}
     for package_dir in package_dirs:
         local.update(package_sources(package_dir, RUNTIME_LIB.lstrip("/")))
-    return make_layer("runtime", {}, local, f"COPY flowimg/lib {RUNTIME_LIB}",
-                      inputs=tuple(os.path.basename(p.rstrip("/")) for p in package_dirs))
+    key = hashlib.sha256(str(source_date_epoch()).encode())
+    for name, path in sorted(local.items()):
+        key.update(name.encode() + b"\0")
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                key.update(hashlib.sha256(fh.read()).digest())
+    created_by = f"COPY flowimg/lib {RUNTIME_LIB}"
+    inputs = tuple(os.path.basename(p.rstrip("/")) for p in package_dirs)
+    return _cached(cache_dir, key.hexdigest(), "runtime", created_by, inputs,
+                   lambda: make_layer("runtime", {}, local, created_by, inputs))
 
 
 def code_layer(spec: ImageSpec) -> Layer:
@@ -126,12 +153,13 @@ def dependency_layer(spec: ImageSpec, platform: str, python_version: str, cache_
                                     python_version, str(source_date_epoch())]).encode()).hexdigest()
     inputs = (*spec.python_dependencies, f"wheels {key[:12]}", platform, f"python {python_version}")
     created_by = f"pip install --target {DEPS_DIR} " + " ".join(spec.python_dependencies)
-    cached = os.path.join(cache_dir, f"deps-{key}.tar.gz") if cache_dir else None
-    if cached and os.path.isfile(cached):
-        with open(cached, "rb") as fh:
-            blob = fh.read()
-        return Layer("dependencies", blob, "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest(),
-                     created_by, inputs)
+    # From an index the same requirement may resolve to a newer release: cache wheelhouse installs only.
+    return _cached(cache_dir if spec.wheelhouse else None, key, "dependencies", created_by, inputs,
+                   lambda: _pip_layer(spec, platform, python_version, created_by, inputs))
+
+
+def _pip_layer(spec: ImageSpec, platform: str, python_version: str, created_by: str,
+               inputs: Sequence[str]) -> Layer:
     with tempfile.TemporaryDirectory(prefix="flowimg-deps-") as target:
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
                    "--target", target, "--python-version", python_version, "--implementation", "cp",
@@ -149,20 +177,11 @@ def dependency_layer(spec: ImageSpec, platform: str, python_version: str, cache_
         local = {}
         for root, dirs, files in os.walk(target):
             rel = os.path.relpath(root, target)
-            if rel == "bin" or rel.startswith("bin" + os.sep):
-                continue
             dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not (rel == "." and d == "bin"))
             for name in dirs + files:
                 path = os.path.join(root, name)
                 local[os.path.normpath(os.path.join(DEPS_DIR, os.path.relpath(path, target))).lstrip("/")] = path
-        layer = make_layer("dependencies", {}, local, created_by, inputs)
-    if cached:
-        os.makedirs(cache_dir, exist_ok=True)
-        partial = cached + f".{os.getpid()}.part"
-        with open(partial, "wb") as fh:
-            fh.write(layer.blob)
-        os.replace(partial, cached)
-    return layer
+        return make_layer("dependencies", {}, local, created_by, inputs)
 
 
 def _missing_wheel(stderr: str) -> Optional[str]:

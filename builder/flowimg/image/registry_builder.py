@@ -205,7 +205,7 @@ def assemble(spec: ImageSpec, platforms: Sequence[str], runtime_packages: Sequen
              cache_dir: Optional[str]) -> Assembly:
     """Everything the push sends, computed before sending anything, so the digest is known up front."""
     _, repository, reference = split_image(spec.base_image)
-    runtime = runtime_layer(runtime_packages)
+    runtime = runtime_layer(runtime_packages, cache_dir)
     code = code_layer(spec)
     cache: Dict[str, Any] = {}
     images = []
