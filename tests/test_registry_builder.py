@@ -78,6 +78,34 @@ def test_challenge_parsing_and_credentials_from_the_docker_config(tmp_path, monk
     assert Registry("reg.example").plain_http is False and Registry("127.0.0.1:5000").plain_http is True
 
 
+def test_image_config_golden():
+    """The whole config for a fixed base and spec: what the Dockerfile's ENV, ENTRYPOINT and LABEL set."""
+    from flowimg.image.layers import image_config
+    from flowimg.image.spec import ImageSpec
+
+    base = {"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z", "container": "abc",
+            "config": {"Env": ["PATH=/usr/bin", "PYTHONPATH=/base"], "Cmd": ["bash"], "WorkingDir": "/",
+                       "Labels": {"base": "yes"}},
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:base"]},
+            "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "import"}]}
+    spec = ImageSpec(base_image="r/base:1", repository="r/flows", tag="1", env_vars=(("TEAM", "data"),),
+                     labels={"io.flowimg.manifest": "{}", "io.flowimg.version": "0.1.0"})
+    code = make_layer("code", {"opt/f.py": b"x"}, {}, "COPY code/ /")
+    assert image_config(base, spec, [code]) == {
+        "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
+        "config": {"Env": ["PATH=/usr/bin", "PYTHONPATH=/opt/flowimg/lib", "PYTHONDONTWRITEBYTECODE=1",
+                           "PYTHONUNBUFFERED=1", "TEAM=data"],
+                   "Cmd": None, "Entrypoint": ["python3", "-m", "flowimg.runtime"], "WorkingDir": "/",
+                   "Labels": {"base": "yes", "io.flowimg.manifest": "{}", "io.flowimg.version": "0.1.0"}},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:base", code.diff_id]},
+        "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "import"},
+                    {"created": "1970-01-01T00:00:00Z", "created_by": "ENV PYTHONPATH=/opt/flowimg/lib ...",
+                     "empty_layer": True},
+                    {"created": "1970-01-01T00:00:00Z", "created_by": "COPY code/ /"},
+                    {"created": "1970-01-01T00:00:00Z", "created_by": "LABEL io.flowimg.manifest=...",
+                     "empty_layer": True}]}
+
+
 # -- against the tests' registry (anonymous) ---------------------------------------------------------
 def test_build_pushes_without_a_daemon_build_and_runs_by_digest(cli, tmp_path, base_in_registry, image_name,
                                                                no_new_containers):
@@ -187,8 +215,7 @@ def test_load_and_oci_layout_outputs(cli, tmp_path, base_in_registry, image_name
 
 # -- authentication ----------------------------------------------------------------------------------------
 def test_basic_auth_registry(cli, tmp_path, base_in_registry, basic_registry):
-    script = write_flow(tmp_path / "flows", "basic-flow", base_in_registry, registry=basic_registry.host,
-                        extra=", ignore_healthchecks=True")
+    script = write_flow(tmp_path / "flows", "basic-flow", base_in_registry, registry=basic_registry.host)
     env = env_without_docker_config(tmp_path)
     error = one_line_error(cli("build", "-p", str(script), env=env, ok=False))
     assert f"registry {basic_registry.host} needs a login" in error and "docker login" in error
@@ -199,6 +226,7 @@ def test_basic_auth_registry(cli, tmp_path, base_in_registry, basic_registry):
                 stdin=PASSWORD + "\n")
     assert PASSWORD not in built.stdout + built.stderr
     assert "uploaded base layer" in built.stderr  # another registry: copied, not mounted
+    assert "ok: flow 'example' loads" in built.stderr  # the engine pulled it by digest with the same login
     again = cli("build", "-p", str(script), env=docker_config(tmp_path / "cfg", basic_registry.host))
     assert "unchanged" in again.stderr
 

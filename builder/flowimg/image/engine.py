@@ -159,12 +159,12 @@ class Engine:
         except docker.errors.ImageNotFound:
             return None
 
-    def pull(self, reference: str) -> None:
+    def pull(self, reference: str, auth: Optional[Dict[str, str]] = None) -> None:
         import docker.errors
 
         repository, tag = (reference, None) if "@" in reference else reference.rsplit(":", 1)
         try:
-            self.client.images.pull(repository, tag=tag)
+            self.client.images.pull(repository, tag=tag, auth_config=auth)
         except docker.errors.APIError as exc:
             raise FlowimgError(
                 f"image {reference} is not here and cannot be pulled: {exc.explanation or exc}; "

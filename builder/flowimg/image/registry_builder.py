@@ -399,7 +399,8 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
             push_content(assembly, target, repository, base, log, by_digest=engine is not None,
                          known=_referenced_blobs(current))
             if engine is not None:
-                _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True, log=log)
+                _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True, log=log,
+                                 credentials=options.credentials)
             put_tag(assembly, target, repository, tag)
             log(f"pushed {spec.image_ref} as {assembly.digest}")
             pushed = assembly.digest
@@ -443,11 +444,13 @@ def _engine_or_none() -> Any:
         return None
 
 
-def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log) -> None:
+def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log,
+                     credentials: Optional[Credentials] = None) -> None:
     """Every flow loads in the new image, run by digest; a failure leaves the tag where it was."""
     log(f"Checking that every flow loads in {reference}")
     if pull:
-        engine.pull(reference)
+        auth = {"username": credentials.username, "password": credentials.password} if credentials else None
+        engine.pull(reference, auth=auth)
     result = engine.run(reference, ["--check"], log=lambda _: None)
     if pull:
         engine.remove_image(reference)
