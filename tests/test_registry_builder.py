@@ -183,6 +183,19 @@ def test_a_health_check_failure_leaves_the_tag_alone(cli, tmp_path, base_in_regi
     assert manifest_of(REGISTRY, image_name)[2] == first
 
 
+def test_without_an_engine_the_check_runs_here_and_says_so(cli, tmp_path, base_in_registry, image_name):
+    from ports import closed_port
+
+    no_engine = {"DOCKER_HOST": f"tcp://127.0.0.1:{closed_port()}"}
+    script = write_flow(tmp_path / "flows", image_name, base_in_registry)
+    built = cli("build", "-p", str(script), env=no_engine)
+    assert "No Docker engine answers: checked here, with this Python, that every flow loads" in built.stderr
+    assert "Checking that every flow loads in" not in built.stderr
+    assert manifest_of(REGISTRY, image_name)[2] in built.stdout
+    error = one_line_error(cli("build", "-p", str(script), "--no-push", "--load", env=no_engine, ok=False))
+    assert "--load needs a Docker engine" in error
+
+
 def test_bad_builder_and_a_base_without_registry_are_one_line_errors(cli, tmp_path, image_name, base_in_registry):
     script = write_flow(tmp_path / "flows", image_name, "flowimg/python-base:bookworm")
     error = one_line_error(cli("build", "-p", str(script), ok=False))
