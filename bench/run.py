@@ -125,6 +125,8 @@ def bench_registry_builder(work: Path) -> dict:
                         f"hand_rebuild_push_vs_registry{suffix}_s": statistics.median(theirs),
                         f"registry_builder_ratio{suffix}": statistics.median(ours) / statistics.median(theirs)})
         sh(DOCKER, "image", "rm", "-f", hand_ref)
+    # How much of a build is the CLI starting (flowimg --help), measured in the same run.
+    results["cli_start_s"] = statistics.median(timed(lambda: sh(FLOWIMG, "--help")) for _ in range(max(ROUNDS, 5)))
     client = Registry(REGISTRY)
     image = json.loads(client.get_manifest(name + "false", "latest")[0])
     base_layers = {layer["digest"] for layer in json.loads(client.get_manifest("flowimg/python-base", "bookworm")[0])["layers"]}
