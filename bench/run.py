@@ -84,6 +84,57 @@ def bench_rebuild(work: Path, health_check: bool = True) -> dict:
             f"rebuild_ratio{suffix}": statistics.median(ours) / statistics.median(theirs), **start}
 
 
+def bench_registry_builder(work: Path) -> dict:
+    """Warm rebuild + push after a task edit: the registry builder vs a hand-written FROM + COPY Dockerfile
+    built and pushed with the docker CLI; and the bytes flowimg adds over the base image."""
+    from flowimg.image.registry_client import Registry
+
+    base = f"{REGISTRY}/flowimg/python-base:bookworm"
+    sh(DOCKER, "tag", BASE_IMAGE, base)
+    sh(DOCKER, "push", "-q", base)
+    name = f"bench-registry-{uuid.uuid4().hex[:8]}"
+    results = {}
+    for check in (False, True):
+        script = work / f"registry_flow_{check}.py"
+        storage = textwrap.dedent(f"""
+            flow.storage = Docker(path="/opt/flows/flow.py", files={{{str(script)!r}: "/opt/flows/flow.py"}},
+                                  stored_as_script=True, registry_url={REGISTRY!r}, image_name={name + str(check).lower()!r},
+                                  base_image={base!r}, builder="registry", ignore_healthchecks={not check})
+        """)
+        hand = work / f"hand_registry_{check}"
+        hand.mkdir()
+        (hand / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY flow.py /opt/flows/flow.py\n")
+        hand_ref = f"{REGISTRY}/{name}-hand:latest"
+
+        def ours_round(i: int) -> float:
+            edit(script, storage, i)
+            return timed(lambda: sh(FLOWIMG, "build", "-p", str(script)))
+
+        def hand_round(i: int) -> float:
+            (hand / "flow.py").write_text(seed_flow(printed=f"'round {i}', data"))
+            return timed(lambda: (sh(DOCKER, "build", "-q", "--network", "none", "-t", hand_ref, str(hand)),
+                                  sh(DOCKER, "push", "-q", hand_ref)))
+
+        ours_round(0), hand_round(0)
+        ours, theirs = [], []
+        for i in range(1, max(ROUNDS, 5) + 1):
+            ours.append(ours_round(i))
+            theirs.append(hand_round(i))
+        suffix = "_with_healthcheck" if check else ""
+        results.update({f"registry_rebuild_push{suffix}_s": statistics.median(ours),
+                        f"hand_rebuild_push_vs_registry{suffix}_s": statistics.median(theirs),
+                        f"registry_builder_ratio{suffix}": statistics.median(ours) / statistics.median(theirs)})
+        sh(DOCKER, "image", "rm", "-f", hand_ref)
+    # How much of a build is the CLI starting (flowimg --help), measured in the same run.
+    results["cli_start_s"] = statistics.median(timed(lambda: sh(FLOWIMG, "--help")) for _ in range(max(ROUNDS, 5)))
+    client = Registry(REGISTRY)
+    image = json.loads(client.get_manifest(name + "false", "latest")[0])
+    base_layers = {layer["digest"] for layer in json.loads(client.get_manifest("flowimg/python-base", "bookworm")[0])["layers"]}
+    added = sum(layer["size"] for layer in image["layers"] if layer["digest"] not in base_layers)
+    results["registry_image_bytes_over_base"] = added + image["config"]["size"]
+    return results
+
+
 STARTUP_PROBE = """
 import subprocess, sys, time
 def median(cmd, n=15):
@@ -202,6 +253,9 @@ def main() -> None:
         work = Path(tmp)
         home = {"FLOWIMG_HOME": str(work / "home")}
         os.environ.update(home)
+        results.update(bench_registry_builder(work))
+        if "--registry-only" in sys.argv:
+            return print(json.dumps(results, indent=2))
         results.update(bench_rebuild(work))
         results.update(bench_rebuild(work, health_check=False))
         results.update(bench_register(work, f"sqlite:///{work / 'bench.db'}", "sqlite"))

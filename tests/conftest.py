@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-SERVICE_PLUGINS = ("docker_service", "postgres_service", "cloud_services", "git_services")
+SERVICE_PLUGINS = ("docker_service", "postgres_service", "cloud_services", "git_services", "registry_services")
 pytest_plugins: list = ["cli_helpers", *SERVICE_PLUGINS]
 
 

@@ -1,7 +1,8 @@
 """Build (and push) the storages of collected flows; each storage object is built once."""
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+import os
+from typing import Any, Callable, List, Optional
 
 from .collect import FoundFlow
 from .errors import FlowimgError
@@ -32,6 +33,24 @@ def storages_of(found: List[FoundFlow], tag: Optional[str] = None) -> List[Stora
                 "or give them different image_name"
             )
     return storages
+
+
+def build_options(builder: Optional[str], platforms: Optional[str], load: bool, output: Optional[str],
+                  credentials: Any) -> Any:
+    """The command line's how-to-build choices; checked here so a typo fails before any work."""
+    from .image.registry_builder import BuildOptions, check_builder, parse_platform
+
+    names = tuple(p.strip() for p in (platforms or "").split(",") if p.strip())
+    for name in names:
+        parse_platform(name)
+    return BuildOptions(builder=check_builder(builder) if builder else None, platforms=names, load=load,
+                        output=os.path.abspath(output) if output else None, credentials=credentials)
+
+
+def set_build_options(storages: List[Storage], options: Any) -> None:
+    for storage in storages:
+        if hasattr(storage, "build_options"):
+            storage.build_options = options
 
 
 def build_storages(storages: List[Storage], push: bool, log: Log) -> List[str]:

@@ -46,39 +46,43 @@ def _collect(paths: List[str], modules: List[str], names: List[str]):
     return found
 
 
+BuilderOpt = typer.Option(None, "--builder", help="docker, registry (no daemon) or auto (default: the storage's builder, else auto).")
+PlatformOpt = typer.Option(None, "--platform", help="Registry builder: os/arch[,os/arch...]; several give an image index.")
+
+
 @app.command()
 def build(path: List[str] = PathOpt, name: List[str] = NameOpt,
           push: bool = typer.Option(True, "--push/--no-push", help="Push to registry_url after building."),
           tag: Optional[str] = typer.Option(None, "--tag", help="Image tag (default: the storage's, else latest)."),
           registry_username: Optional[str] = typer.Option(None, "--registry-username", help="Log in as this user."),
           password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the registry password from stdin."),
+          builder: Optional[str] = BuilderOpt, platform: Optional[str] = PlatformOpt,
+          load: bool = typer.Option(False, "--load", help="Registry builder: also load the image into the local engine."),
+          output: Optional[str] = typer.Option(None, "--output", help="Registry builder: also write an OCI layout to this folder."),
           ) -> None:
     """Render, build, health-check and push the images of the flows' Docker storage; prints each image."""
-    from .building import build_storages, storages_of
+    from .building import build_options, build_storages, set_build_options, storages_of
 
     found = _collect(path, [], name)
     storages = storages_of(found, tag)
     if not storages:
         raise FlowimgError("none of these flows has storage to build; set flow.storage = Docker(...)")
-    if registry_username or password_stdin:
-        _login(storages, registry_username, password_stdin)
+    credentials = _login(registry_username, password_stdin) if registry_username or password_stdin else None
+    set_build_options(storages, build_options(builder, platform, load, output, credentials))
     for image in build_storages(storages, push=push, log=_err):
         typer.echo(image)
 
 
-def _login(storages, username: Optional[str], password_stdin: bool) -> None:
-    from .image.engine import Engine
+def _login(username: Optional[str], password_stdin: bool):
+    """The credentials, kept in this process only: nothing is written to the Docker config."""
+    from .image.registry_client import Credentials
 
     if not (username and password_stdin):
         raise FlowimgError("an explicit login needs both --registry-username USER and --password-stdin")
     password = sys.stdin.readline().rstrip("\n")
     if not password:
         raise FlowimgError("--password-stdin read an empty password; pipe it in: echo $PW | flowimg build ...")
-    from .image.reference import registry_of
-
-    registries = {registry_of(s.run_image()) for s in storages if s.run_image()}
-    for registry in sorted(registries, key=lambda r: r or ""):
-        Engine.shared().login(registry, username, password)
+    return Credentials(username, password)
 
 
 @app.command("run-image")
@@ -100,16 +104,25 @@ def run_image(reference: str = typer.Argument(..., metavar="REF", help="The imag
 
 @app.command()
 def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
-         tag: Optional[str] = typer.Option(None, "--tag", help="Image tag to plan for.")) -> None:
-    """Print the Dockerfile, the build context's files and the image, without building."""
-    from .building import storages_of
+         tag: Optional[str] = typer.Option(None, "--tag", help="Image tag to plan for."),
+         builder: Optional[str] = BuilderOpt, platform: Optional[str] = PlatformOpt) -> None:
+    """Print the builder and why, the Dockerfile, the build context's files, and the layers, without building."""
+    from .building import build_options, set_build_options, storages_of
 
     found = _collect(path, [], name)
-    planned = [p for p in (s.plan() for s in storages_of(found, tag)) if p]
+    storages = storages_of(found, tag)
+    set_build_options(storages, build_options(builder, platform, False, None, None))
+    planned = [p for p in (s.plan() for s in storages) if p]
     if not planned:
         raise FlowimgError("none of these flows has Docker storage to plan; set flow.storage = Docker(...)")
     for item in planned:
         typer.echo(f"# image: {item['image']}")
+        typer.echo(f"# builder: {item['builder']} ({item['builder_reason']})")
+        for layer in item.get("layers", []):
+            why = f"  ({layer['why']})" if layer.get("why") else ""
+            typer.echo(f"# layer {layer['what']}: {layer['digest']} {layer['size']} bytes {layer['action']}{why}")
+        if "digest" in item:
+            typer.echo(f"# digest: {item['digest']}" + ("  (unchanged: already under the tag)" if item["unchanged"] else ""))
         typer.echo(f"# context: {item['context_digest']}")
         for flow_name, location in item.get("flows", {}).items():
             typer.echo(f"# flow {flow_name}: {location}")

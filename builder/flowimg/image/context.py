@@ -138,7 +138,7 @@ def _folder_rules(root: str) -> Tuple[Rule, ...]:
         raise FlowimgError(f"cannot read {path} ({exc}); make it a readable UTF-8 text file") from None
 
 
-def _add_source(source: str, name: str, out: Collected) -> None:
+def add_source(source: str, name: str, out: Collected) -> None:
     """A `files` source: the path the user named is followed; inside a folder, links are checked."""
     real = os.path.realpath(source)
     try:
@@ -165,7 +165,7 @@ def collect(spec: ImageSpec, dockerfile: str, runtime_packages: List[str]) -> Co
     for package_dir in runtime_packages:
         package_sources(package_dir, RUNTIME_DIR, out)
     for copy in spec.copies:
-        _add_source(copy.source, copy.context_name, out)
+        add_source(copy.source, copy.context_name, out)
     if spec.wheelhouse:
         _folder(spec.wheelhouse, "wheelhouse", DEFAULT_RULES, out)
     out.entries["Dockerfile"] = Entry(kind="blob", data=dockerfile.encode())
@@ -192,10 +192,11 @@ class _HashingWriter:
             self.out.flush()
 
 
-def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, target: str = "") -> tarfile.TarInfo:
+def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, target: str = "",
+          mtime: int = FIXED_MTIME) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
-    info.mtime = FIXED_MTIME
+    info.mtime = mtime
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.type = kind
@@ -204,33 +205,41 @@ def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, target
     return info
 
 
-def _add(tar: tarfile.TarFile, name: str, entry: Entry) -> None:
+def _add(tar: tarfile.TarFile, name: str, entry: Entry, mtime: int) -> None:
     if entry.kind == "blob":
-        tar.addfile(_info(name, len(entry.data), 0o644), io.BytesIO(entry.data))
+        tar.addfile(_info(name, len(entry.data), 0o644, mtime=mtime), io.BytesIO(entry.data))
     elif entry.kind == "link":
-        tar.addfile(_info(name, 0, 0o777, tarfile.SYMTYPE, entry.target))
+        tar.addfile(_info(name, 0, 0o777, tarfile.SYMTYPE, entry.target, mtime=mtime))
     elif entry.kind == "file":
         try:
             with open(entry.path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
-                tar.addfile(_info(name, size, 0o755 if entry.executable else 0o644), fh)
+                tar.addfile(_info(name, size, 0o755 if entry.executable else 0o644, mtime=mtime), fh)
         except OSError as exc:
             raise FlowimgError(f"{entry.path} changed or vanished while the build context was written ({exc}); "
                                "build again") from None
     else:
-        tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE))
+        tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE, mtime=mtime))
+
+
+def write_tar(entries: Dict[str, Entry], fileobj: IO[bytes], mtime: int = FIXED_MTIME) -> None:
+    """An uncompressed tar of `entries` by name, parents included, sorted, into `fileobj`.
+
+    Shared by the build context and the registry builder's layers, so both normalise files alike.
+    """
+    names = set(entries)
+    parents = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
+    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(parents | names):
+            _add(tar, name, entries.get(name, Entry(kind="dir")), mtime)
 
 
 def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
                   out: Optional[IO[bytes]] = None) -> BuildContext:
     """Stream the tar.gz into `out` (a binary file), or only hash it when `out` is None (`plan`)."""
     collected = collect(spec, dockerfile, runtime_packages)
-    names = sorted(collected.entries)
-    parents = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
     sink = _HashingWriter(out)
     with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:  # type: ignore[arg-type]
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name in sorted(parents | set(names)):
-                _add(tar, name, collected.entries.get(name, Entry(kind="dir")))
-    return BuildContext(digest="sha256:" + sink.sha.hexdigest(), names=tuple(names),
+        write_tar(collected.entries, gz)  # type: ignore[arg-type]
+    return BuildContext(digest="sha256:" + sink.sha.hexdigest(), names=tuple(sorted(collected.entries)),
                         excluded=tuple(collected.excluded), patterns=tuple(collected.patterns))

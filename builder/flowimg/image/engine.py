@@ -158,19 +158,28 @@ class Engine:
         except docker.errors.ImageNotFound:
             return None
 
-    def pull(self, reference: str) -> None:
+    def pull(self, reference: str, auth: Optional[Dict[str, str]] = None) -> None:
         import docker.errors
 
         from .reference import parse_reference
 
         found = parse_reference(reference)
         try:
-            self.client.images.pull(found.repository, tag=found.digest or found.tag or "latest")
+            self.client.images.pull(found.repository, tag=found.digest or found.tag or "latest", auth_config=auth)
         except docker.errors.APIError as exc:
             raise FlowimgError(
                 f"image {reference} is not here and cannot be pulled: {exc.explanation or exc}; "
                 "build it with `flowimg build`"
             ) from None
+
+    def load(self, archive: bytes) -> None:
+        """`docker load` of a docker-save tarball (the registry builder's --load)."""
+        import docker.errors
+
+        try:
+            self.client.images.load(archive)
+        except docker.errors.APIError as exc:
+            raise FlowimgError(f"the engine refused to load the image: {exc.explanation or exc}") from None
 
     def config(self, reference: str) -> Dict[str, Any]:
         """The image's Config; pulls only when missing, like `docker run --pull missing`, so a local

@@ -22,12 +22,13 @@ DEFAULT_USER = "65532:65532"
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?")
 # Settings a project may default in flowimg.yaml (docker: ...) or [tool.flowimg.docker].
 CONFIGURABLE = ("registry_url", "image_name", "image_tag", "base_image", "python_dependencies", "env_vars",
-                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse")
+                "extra_dockerfile_commands", "dockerfile", "build_kwargs", "wheelhouse", "builder", "insecure_registries")
 PATH_SETTINGS = ("dockerfile", "wheelhouse")
 SETTING_TYPES = {"path": "text", "files": "paths", "stored_as_script": "flag", "registry_url": "text",
                  "image_name": "text", "image_tag": "text", "base_image": "text", "python_dependencies": "texts",
                  "env_vars": "env", "extra_dockerfile_commands": "texts", "dockerfile": "text",
-                 "build_kwargs": "mapping", "ignore_healthchecks": "flag", "wheelhouse": "text", "user": "text"}
+                 "build_kwargs": "mapping", "ignore_healthchecks": "flag", "wheelhouse": "text", "user": "text",
+                 "builder": "text", "insecure_registries": "texts", "image_digest": "text"}
 # Registered as image destinations and content digests, never as this machine's paths.
 LOCAL_SETTINGS = ("files", "dockerfile", "wheelhouse")
 
@@ -50,7 +51,9 @@ class Docker(Storage):
                  env_vars: Optional[Dict[str, str]] = None, extra_dockerfile_commands: Optional[List[str]] = None,
                  dockerfile: Optional[str] = None, build_kwargs: Optional[Dict[str, Any]] = None,
                  ignore_healthchecks: bool = False, wheelhouse: Optional[str] = None,
-                 user: Optional[str] = DEFAULT_USER, *, registered: Optional[Dict[str, Any]] = None) -> None:
+                 user: Optional[str] = DEFAULT_USER, builder: Optional[str] = None,
+                 insecure_registries: Optional[List[str]] = None, image_digest: Optional[str] = None,
+                 *, registered: Optional[Dict[str, Any]] = None) -> None:
         from ..settings import check_settings
 
         check_settings("Docker storage", dict(locals()), SETTING_TYPES)
@@ -78,6 +81,12 @@ class Docker(Storage):
             raise FlowimgError(f"Docker storage: user {user!r} is not a user name or uid[:gid]; use e.g. "
                                f"user='{DEFAULT_USER}', user='root', or user=None for the base image's user")
         self.user = user
+        # How to build (not registered), and the digest `register --pin` records so runs use exactly it.
+        self.builder = builder
+        self.insecure_registries = list(insecure_registries or [])
+        self.image_digest = image_digest
+        self.build_options: Any = None
+        self._pinned = False
         self._pickles: Dict[str, bytes] = {}
         self._defaults_applied = False
         self._workdir: Optional[str] = None
@@ -185,6 +194,8 @@ class Docker(Storage):
         return f"{self.registry_url.rstrip('/')}/{name}" if self.registry_url else name
 
     def run_image(self) -> Optional[str]:
+        if self.image_digest:
+            return f"{self.repository}@{self.image_digest}"
         return f"{self.repository}:{self.image_tag or DEFAULT_TAG}"
 
     def image_spec(self) -> Any:
@@ -200,7 +211,7 @@ class Docker(Storage):
         base_image = check_base_image(self.base_image or default_base_image())
         repository = check_repository(self.repository)
         tag = check_tag(self.image_tag or DEFAULT_TAG)
-        storage = self.to_dict()
+        storage = portable_storage(self.to_dict())
         entries = []
         for name, location in sorted(self.flows.items()):
             flow = self._flow_objects[name]
@@ -239,38 +250,76 @@ class Docker(Storage):
             user=self.user,
         )
 
-    def render(self, out: Optional[IO[bytes]] = None) -> Tuple[Any, str, Any]:
+    def render(self, spec: Any = None, out: Optional[IO[bytes]] = None) -> Tuple[Any, str, Any]:
         """(spec, Dockerfile text, build context): everything `plan` shows and `build` sends.
 
         The context is streamed into `out` when given, else only hashed."""
-        import flowimg
         from ..image.context import build_context
         from ..image.render import render_dockerfile
 
-        spec = self.image_spec()
+        spec = spec or self.image_spec()
         template = _read_text(self.dockerfile, "dockerfile") if self.dockerfile and self.dockerfile.endswith(".j2") else None
         dockerfile = render_dockerfile(spec, template)
-        packages = [os.path.dirname(flowimg.__file__)]
-        if spec.pickles:
-            import cloudpickle
+        return spec, dockerfile, build_context(spec, dockerfile, runtime_packages(spec), out)
 
-            packages.append(os.path.dirname(cloudpickle.__file__))
-        return spec, dockerfile, build_context(spec, dockerfile, packages, out)
+    def _choice(self, spec: Any) -> Any:
+        from ..image.registry_builder import check_builder, choose
+
+        options = self.build_options
+        requested = check_builder((options and options.builder) or self.builder or "auto")
+        return choose(requested, spec, self.registry_url, self.build_kwargs, self.dockerfile,
+                      output=options and options.output, insecure=self.insecure_registries)
 
     def plan(self) -> Optional[Dict[str, Any]]:
-        spec, dockerfile, context = self.render()
-        return {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
-                "context_digest": context.digest, "excluded": list(context.excluded),
-                "ignore_patterns": list(context.patterns), "flows": dict(sorted(self.flows.items())),
-                "note": self.workdir_note}
+        spec = self.image_spec()
+        choice = self._choice(spec)
+        spec, dockerfile, context = self.render(spec)
+        planned = {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
+                   "context_digest": context.digest, "excluded": list(context.excluded),
+                   "ignore_patterns": list(context.patterns), "flows": dict(sorted(self.flows.items())),
+                   "note": self.workdir_note, "builder": choice.builder, "builder_reason": choice.reason}
+        if choice.builder == "registry":
+            from ..image.registry_builder import plan_layers
+
+            planned.update(plan_layers(spec, self.build_options, runtime_packages(spec), self.insecure_registries))
+        return planned
 
     def build(self, push: bool = True, log: Log = _quiet) -> None:
+        spec = self.image_spec()
+        choice = self._choice(spec)
+        log(f"Builder: {choice.builder} ({choice.reason})")
+        if choice.builder == "registry":
+            from ..image.registry_builder import build_image
+
+            digest = build_image(spec, self.build_options, runtime_packages(spec), push=push,
+                                 check=not self.ignore_healthchecks, insecure=self.insecure_registries, log=log)
+        else:
+            digest = self._build_docker(spec, push, log)
+        if self._pinned:
+            if not digest:
+                raise FlowimgError(f"--pin needs the image pushed to a registry to know its digest; give "
+                                   f"Docker storage registry_url= or register without --pin")
+            self.image_digest = digest
+        self.built_image = self.run_image()
+
+    def pin(self, log: Log = _quiet) -> None:
+        """Runs of this registration use the image by the digest this build pushes, not the moving tag."""
+        self._pinned = True
+        log("Runs will use the image by the digest this build pushes")
+
+    def _build_docker(self, spec: Any, push: bool, log: Log) -> Optional[str]:
+        """The pushed digest, or None when the image stays in the local engine."""
         from ..image.engine import Engine
 
+        engine = Engine.shared()
+        credentials = self.build_options and self.build_options.credentials
+        if credentials:
+            from ..image.reference import registry_of
+
+            engine.login(registry_of(spec.repository), credentials.username, credentials.password)
         with tempfile.TemporaryFile(prefix="flowimg-context-") as context_file:
-            spec, _, context = self.render(context_file)
+            spec, _, context = self.render(spec, context_file)
             context_file.seek(0)
-            engine = Engine.shared()
             previous = engine.image_id(spec.image_ref)
             kwargs = dict(self.build_kwargs)
             network = kwargs.pop("network_mode", "host" if spec.python_dependencies and not spec.wheelhouse else "none")
@@ -280,10 +329,10 @@ class Docker(Storage):
             self._health_check(engine, image_id, previous, log)
         if push and self.registry_url:
             log(f"Pushing image {spec.image_ref}")
-            engine.push(spec.image_ref, log)
-        elif push:
+            return engine.push(spec.image_ref, log) or None
+        if push:
             log("No registry_url: the image stays in the local engine")
-        self.built_image = spec.image_ref
+        return None
 
     def _health_check(self, engine: Any, image_id: str, previous: Optional[str], log: Log) -> None:
         log("Checking that every flow loads in the image")
@@ -345,10 +394,30 @@ class Docker(Storage):
             "extra_dockerfile_commands": self.extra_dockerfile_commands,
             "build_kwargs": self.build_kwargs, "ignore_healthchecks": self.ignore_healthchecks,
             "user": self.user,
+            **({"image_digest": self.image_digest} if self.image_digest else {}),
         }
 
     def describe(self) -> str:
         return f"Docker {self.run_image()}"
+
+
+def runtime_packages(spec: Any) -> List[str]:
+    """The package folders copied into the image as its runtime: flowimg, and cloudpickle for pickles."""
+    import flowimg
+
+    packages = [os.path.dirname(flowimg.__file__)]
+    if spec.pickles:
+        import cloudpickle
+
+        packages.append(os.path.dirname(cloudpickle.__file__))
+    return packages
+
+
+def portable_storage(storage: Dict[str, Any]) -> Dict[str, Any]:
+    """The storage as the image's manifest records it: never the digest of the image itself."""
+    settings = dict(storage.get("settings") or {})
+    settings.pop("image_digest", None)
+    return {**storage, "settings": settings}
 
 
 def _read_text(path: str, what: str) -> str:

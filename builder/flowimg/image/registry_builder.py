@@ -1,0 +1,542 @@
+"""The registry builder: assemble a flow image in the registry, with no daemon and no container.
+
+The base image is resolved in its registry (tag -> index -> the platform's manifest -> config) and its
+layers are reused by digest; flowimg writes only its own deterministic layers, a config and a manifest
+(an index for several platforms). The digest is known before anything is uploaded, so an image that is
+already under its tag uploads nothing, and the tag is written last: a push that dies half-way never
+leaves a tag pointing at a missing blob.
+"""
+from __future__ import annotations
+
+import json
+import os
+import io
+import platform as host_platform
+import tarfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import FlowimgError
+from .layers import OCI_CONFIG, OCI_LAYER, Layer, code_layer, dependency_layer, image_config, runtime_layer
+from .registry_client import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, Credentials, Registry, sha256_digest
+from .spec import ImageSpec
+
+Log = Callable[[str], None]
+BUILDERS = ("auto", "docker", "registry")
+_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+@dataclass
+class BuildOptions:
+    """How to build, as opposed to what (the storage's settings): chosen per command, never registered."""
+
+    builder: Optional[str] = None  # None: the storage's, else docker
+    platforms: Tuple[str, ...] = ()
+    load: bool = False
+    output: Optional[str] = None
+    credentials: Optional[Credentials] = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Choice:
+    builder: str
+    reason: str
+
+
+def check_builder(name: str) -> str:
+    if name not in BUILDERS:
+        raise FlowimgError(f"unknown builder '{name}'; use one of {', '.join(BUILDERS)}")
+    return name
+
+
+def split_image(reference: str) -> Tuple[Optional[str], str, str]:
+    """'host:5000/team/name:tag' or '...@sha256:...' -> (host or None, repository, tag or digest)."""
+    path, ref = reference, "latest"
+    if "@" in reference:
+        path, ref = reference.split("@", 1)
+    elif ":" in reference.rsplit("/", 1)[-1]:
+        path, ref = reference.rsplit(":", 1)
+    first, _, rest = path.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest, ref
+    return None, path, ref
+
+
+def parse_platform(text: str) -> Dict[str, str]:
+    parts = text.strip().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise FlowimgError(f"platform '{text}' is not os/arch[/variant]; use e.g. linux/amd64,linux/arm64")
+    found = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        found["variant"] = parts[2]
+    return found
+
+
+def platform_name(spec: Dict[str, Any]) -> str:
+    return "/".join(p for p in (spec.get("os"), spec.get("architecture"), spec.get("variant")) if p)
+
+
+def host_platform_name() -> str:
+    machine = host_platform.machine().lower()
+    return "linux/" + {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def choose(requested: str, spec: ImageSpec, registry_url: Optional[str], build_kwargs: Dict[str, Any],
+           dockerfile: Optional[str], output: Optional[str] = None, insecure: Sequence[str] = ()) -> Choice:
+    """`auto` picks the registry builder only when it can make the same image the docker builder would."""
+    if requested == "docker":
+        return Choice("docker", "asked for (--builder docker / builder='docker')")
+    blockers = []
+    if spec.extra_commands:
+        blockers.append("extra_dockerfile_commands need RUN steps")
+    if dockerfile:
+        blockers.append(f"a user dockerfile ({os.path.basename(dockerfile)}) needs the engine")
+    if build_kwargs:
+        blockers.append("build_kwargs are docker build options")
+    if spec.python_dependencies and not spec.wheelhouse:
+        blockers.append("python_dependencies without a wheelhouse")
+    base_host = split_image(spec.base_image)[0]
+    if base_host is None:
+        blockers.append(f"base image {spec.base_image} names no registry host")
+    if not registry_url and not output:
+        blockers.append("no registry_url to push to")
+    if not blockers and requested == "auto":
+        blockers += _registry_blockers(spec.base_image, registry_url, insecure)
+    if requested == "registry":
+        if blockers:
+            raise FlowimgError(f"the registry builder cannot build {spec.image_ref}: {'; '.join(blockers)}; "
+                               "fix that or use --builder docker")
+        return Choice("registry", "asked for (--builder registry / builder='registry')")
+    if blockers:
+        return Choice("docker", "auto: " + "; ".join(blockers))
+    return Choice("registry", f"auto: base {spec.base_image} is in a registry and no step needs RUN")
+
+
+def _registry_blockers(base_image: str, registry_url: Optional[str], insecure: Sequence[str]) -> List[str]:
+    """The base must be in its registry (not only in the local engine) and the target must answer."""
+    host, repository, reference = split_image(base_image)
+    try:
+        if Registry(host, insecure=insecure, timeout=3.0).manifest_digest(repository, reference) is None:
+            return [f"base image {base_image} is not in its registry (only in the local engine?)"]
+    except FlowimgError:
+        return [f"registry {host} does not serve base image {base_image}"]
+    target = registry_url.split("/")[0] if registry_url else None
+    if target and target != host and not Registry(target, insecure=insecure, timeout=3.0, use_docker_config=False).ping():
+        return [f"registry {target} does not answer"]
+    return []
+
+
+# -- assembling ------------------------------------------------------------------------------------
+@dataclass
+class PlatformImage:
+    platform: str
+    base_layers: List[Dict[str, Any]]
+    layers: List[Layer]
+    config: bytes
+    manifest: bytes
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.manifest)
+
+    def descriptor(self) -> Dict[str, Any]:
+        return {"mediaType": OCI_MANIFEST, "digest": self.digest, "size": len(self.manifest),
+                "platform": parse_platform(self.platform)}
+
+
+@dataclass
+class Assembly:
+    base_host: str
+    base_repository: str
+    images: List[PlatformImage]
+    index: Optional[bytes]  # None for one platform: the manifest itself is tagged
+
+    @property
+    def top(self) -> Tuple[bytes, str]:
+        if self.index is not None:
+            return self.index, OCI_INDEX
+        return self.images[0].manifest, OCI_MANIFEST
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.top[0])
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _base_manifest(base: Registry, repository: str, reference: str, platform: str,
+                   cache: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(manifest, config) of the base for one platform, through its index when it has one."""
+    if "top" not in cache:
+        cache["top"] = base.get_manifest(repository, reference)
+    data, media_type, _ = cache["top"]
+    manifest = json.loads(data)
+    if media_type in INDEX_TYPES or manifest.get("manifests"):
+        wanted = parse_platform(platform)
+        offered = [m for m in manifest.get("manifests", []) if (m.get("platform") or {}).get("os") != "unknown"]
+        match = next((m for m in offered if all((m.get("platform") or {}).get(k) == v for k, v in wanted.items())),
+                     None)
+        if match is None:
+            have = ", ".join(platform_name(m.get("platform") or {}) for m in offered) or "none"
+            raise FlowimgError(f"base image {base.host}/{repository}:{reference} has no {platform} image (it has "
+                               f"{have}); pick another --platform or base image")
+        data, media_type, _ = base.get_manifest(repository, match["digest"])
+        manifest = json.loads(data)
+    config = json.loads(base.get_blob(repository, manifest["config"]["digest"]))
+    have = platform_name({k: config.get(k) for k in ("os", "architecture", "variant")})
+    if have != platform and not (platform.count("/") == 1 and have.startswith(platform + "/")):
+        raise FlowimgError(f"base image {base.host}/{repository}:{reference} is {have}, not {platform}; pick "
+                           f"--platform {have} or a base image with an index for {platform}")
+    return manifest, config
+
+
+def target_python(config: Dict[str, Any]) -> str:
+    """The base's Python (PYTHON_VERSION, as python images set it), else this interpreter's major.minor."""
+    for entry in (config.get("config") or {}).get("Env") or []:
+        name, _, value = entry.partition("=")
+        if name == "PYTHON_VERSION" and value.count(".") >= 1:
+            return ".".join(value.split(".")[:2])
+    return "{}.{}".format(*host_platform.python_version_tuple()[:2])
+
+
+def assemble(spec: ImageSpec, platforms: Sequence[str], runtime_packages: Sequence[str], base: Registry,
+             cache_dir: Optional[str]) -> Assembly:
+    """Everything the push sends, computed before sending anything, so the digest is known up front."""
+    _, repository, reference = split_image(spec.base_image)
+    runtime = runtime_layer(runtime_packages, cache_dir)
+    code = code_layer(spec)
+    cache: Dict[str, Any] = {}
+    images = []
+    for name in platforms:
+        manifest, base_config = _base_manifest(base, repository, reference, name, cache)
+        ours = [runtime, code]
+        if spec.python_dependencies:
+            ours.insert(0, dependency_layer(spec, name, target_python(base_config), cache_dir))
+        config = _canonical(image_config(base_config, spec, ours))
+        base_layers = [dict(layer, mediaType=OCI_LAYER) if layer.get("mediaType") == _DOCKER_LAYER else dict(layer)
+                       for layer in manifest.get("layers", [])]
+        image_manifest = _canonical({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+            "layers": base_layers + [layer.descriptor() for layer in ours],
+        })
+        images.append(PlatformImage(name, base_layers, ours, config, image_manifest))
+    index = None
+    if len(images) > 1:
+        index = _canonical({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                            "manifests": [image.descriptor() for image in images]})
+    return Assembly(base.host, repository, images, index)
+
+
+# -- pushing -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BlobStep:
+    digest: str
+    size: int
+    what: str     # base layer, dependencies, runtime, code, config
+    action: str   # present | mount | copy | upload
+
+
+def blob_steps(assembly: Assembly, target: Registry, repository: str, known: Sequence[str] = ()) -> List[BlobStep]:
+    """What a push would do for each distinct blob; asks the registry with HEAD only, and not even that
+    for `known` blobs (those the repository's current manifest references, so the registry holds)."""
+    steps: Dict[str, BlobStep] = {}
+    for image in assembly.images:
+        wanted = [(layer["digest"], layer.get("size", 0), "base layer") for layer in image.base_layers]
+        wanted += [(layer.digest, layer.size, layer.role) for layer in image.layers]
+        wanted.append((sha256_digest(image.config), len(image.config), f"config {image.platform}"))
+        for digest, size, what in wanted:
+            if digest in steps:
+                continue
+            if digest in known or target.has_blob(repository, digest):
+                action = "present"
+            elif what == "base layer":
+                action = "mount" if assembly.base_host == target.host else "copy"
+            else:
+                action = "upload"
+            steps[digest] = BlobStep(digest, size, what, action)
+    return list(steps.values())
+
+
+def _blob_bytes(assembly: Assembly, digest: str) -> Optional[bytes]:
+    for image in assembly.images:
+        if sha256_digest(image.config) == digest:
+            return image.config
+        for layer in image.layers:
+            if layer.digest == digest:
+                return layer.blob
+    return None
+
+
+def push_content(assembly: Assembly, target: Registry, repository: str, base: Registry, log: Log,
+                 by_digest: bool = True, known: Sequence[str] = ()) -> None:
+    """Blobs, then (`by_digest`, for a check before tagging, and always for an index) manifests by
+    digest: everything but the tag, which `put_tag` writes last."""
+    for step in blob_steps(assembly, target, repository, known):
+        if step.action == "present":
+            continue
+        if step.action == "mount" and target.mount_blob(repository, step.digest, assembly.base_repository):
+            log(f"mounted {step.what} {step.digest[:19]} from {assembly.base_repository}")
+            continue
+        data = _blob_bytes(assembly, step.digest)
+        if data is None:
+            data = base.get_blob(assembly.base_repository, step.digest)
+        target.upload_blob(repository, data, step.digest)
+        log(f"uploaded {step.what} {step.digest[:19]} ({step.size} bytes)")
+    if not by_digest and assembly.index is None:
+        return
+    for image in assembly.images:
+        target.put_manifest(repository, image.digest, image.manifest, OCI_MANIFEST)
+    if assembly.index is not None:
+        target.put_manifest(repository, assembly.digest, assembly.index, OCI_INDEX)
+
+
+def put_tag(assembly: Assembly, target: Registry, repository: str, tag: str) -> None:
+    data, media_type = assembly.top
+    target.put_manifest(repository, tag, data, media_type)
+
+
+# -- local outputs -------------------------------------------------------------------------------------
+def _all_blobs(assembly: Assembly, base: Registry) -> Dict[str, bytes]:
+    blobs: Dict[str, bytes] = {}
+    for image in assembly.images:
+        for layer in image.base_layers:
+            if layer["digest"] not in blobs:
+                blobs[layer["digest"]] = base.get_blob(assembly.base_repository, layer["digest"])
+        for layer in image.layers:
+            blobs[layer.digest] = layer.blob
+        blobs[sha256_digest(image.config)] = image.config
+        blobs[image.digest] = image.manifest
+    return blobs
+
+
+def write_oci_layout(assembly: Assembly, folder: str, reference: str, base: Registry) -> None:
+    """An OCI image layout (oci-layout, index.json, blobs/sha256/...) that skopeo, crane or podman read."""
+    blobs = _all_blobs(assembly, base)
+    top, media_type = assembly.top
+    blobs[assembly.digest] = top
+    os.makedirs(os.path.join(folder, "blobs", "sha256"), exist_ok=True)
+    for digest, data in blobs.items():
+        with open(os.path.join(folder, "blobs", "sha256", digest.split(":", 1)[1]), "wb") as fh:
+            fh.write(data)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": media_type, "digest": assembly.digest, "size": len(top),
+        "annotations": {"org.opencontainers.image.ref.name": reference}}]}
+    with open(os.path.join(folder, "index.json"), "wb") as fh:
+        fh.write(_canonical(index))
+    with open(os.path.join(folder, "oci-layout"), "wb") as fh:
+        fh.write(_canonical({"imageLayoutVersion": "1.0.0"}))
+
+
+def docker_archive(assembly: Assembly, reference: str, base: Registry, platform: str) -> bytes:
+    """A `docker save` tarball of one platform's image, which `docker load` reads on any engine."""
+    image = next((i for i in assembly.images if i.platform == platform), assembly.images[0])
+    blobs = _all_blobs(assembly, base)
+    config_name = sha256_digest(image.config).split(":", 1)[1] + ".json"
+    layers = [layer["digest"] for layer in image.base_layers] + [layer.digest for layer in image.layers]
+    files = {config_name: image.config,
+             "manifest.json": _canonical([{"Config": config_name, "RepoTags": [reference],
+                                           "Layers": [f"{d.split(':', 1)[1]}.tar.gz" for d in layers]}])}
+    for digest in layers:
+        files[f"{digest.split(':', 1)[1]}.tar.gz"] = blobs[digest]
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+# -- the whole build ---------------------------------------------------------------------------------------
+def _cache_dir() -> str:
+    from ..home import flowimg_home
+
+    return os.path.join(flowimg_home(), "cache", "layers")
+
+
+def _registries(spec: ImageSpec, options: BuildOptions, insecure: Sequence[str]
+                ) -> Tuple[Registry, Optional[Registry], str, str]:
+    """(base registry, target registry or None, target repository, tag)."""
+    base_host, _, _ = split_image(spec.base_image)
+    if base_host is None:
+        raise FlowimgError(f"base image {spec.base_image} names no registry host; push it to a registry "
+                           "(e.g. localhost:5000/...) and use that name, or use --builder docker")
+    base = Registry(base_host, insecure=insecure)
+    target_host, repository, _ = split_image(f"{spec.repository}:{spec.tag}")
+    target = None
+    if target_host is not None:
+        target = Registry(target_host, credentials=options.credentials, insecure=insecure)
+    return base, target, repository, spec.tag
+
+
+def _assemble(spec: ImageSpec, options: BuildOptions, packages: Sequence[str], base: Registry) -> Assembly:
+    platforms = tuple(dict.fromkeys(options.platforms)) or (host_platform_name(),)
+    for name in platforms:
+        parse_platform(name)
+    return assemble(spec, platforms, packages, base, _cache_dir())
+
+
+def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequence[str], *, push: bool,
+                check: bool, insecure: Sequence[str], log: Log) -> Optional[str]:
+    """Assemble, check, push (tag last), load and/or write a layout; returns the pushed digest."""
+    options = options or BuildOptions()
+    base, target, repository, tag = _registries(spec, options, insecure)
+    assembly = _assemble(spec, options, packages, base)
+    log(f"Assembled {spec.image_ref} ({', '.join(i.platform for i in assembly.images)}): {assembly.digest}")
+    pushed = None
+    if push and target is not None:
+        current = target.find_manifest(repository, tag)
+        if current is not None and current[2] == assembly.digest:
+            log(f"unchanged: {spec.image_ref} is already {assembly.digest}; nothing uploaded")
+            pushed = assembly.digest
+        else:
+            engine = _engine_or_none() if check else None
+            if check and engine is None:
+                check_locally(spec, log)
+            push_content(assembly, target, repository, base, log, by_digest=engine is not None,
+                         known=_referenced_blobs(current))
+            if engine is not None:
+                _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True, log=log,
+                                 credentials=options.credentials)
+            put_tag(assembly, target, repository, tag)
+            log(f"pushed {spec.image_ref} as {assembly.digest}")
+            pushed = assembly.digest
+    elif push:
+        log("No registry_url: nothing pushed")
+    if options.load:
+        engine = _engine_or_none()
+        if engine is None:
+            raise FlowimgError("--load needs a Docker engine and none answers; drop --load or start Docker")
+        engine.load(docker_archive(assembly, spec.image_ref, base, _host_image(assembly).platform))
+        log(f"loaded {spec.image_ref} into the local engine")
+        if check and pushed is None:
+            _check_in_engine(engine, spec.image_ref, pull=False, log=log)
+    elif check and pushed is None:
+        check_locally(spec, log)
+    if options.output:
+        write_oci_layout(assembly, options.output, spec.image_ref, base)
+        log(f"wrote an OCI layout of {spec.image_ref} to {options.output}")
+    return pushed
+
+
+def _referenced_blobs(found: Optional[Tuple[bytes, str, str]]) -> List[str]:
+    """Blobs a manifest references (none for an index): the registry keeps them, no HEAD needed."""
+    if found is None or found[1] in INDEX_TYPES:
+        return []
+    manifest = json.loads(found[0])
+    return [blob["digest"] for blob in manifest.get("layers", []) + [manifest.get("config") or {}] if "digest" in blob]
+
+
+def _host_image(assembly: Assembly) -> PlatformImage:
+    here = host_platform_name()
+    return next((i for i in assembly.images if i.platform == here), assembly.images[0])
+
+
+def _engine_or_none() -> Any:
+    from .engine import Engine
+
+    try:
+        return Engine.shared()
+    except FlowimgError:
+        return None
+
+
+def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log,
+                     credentials: Optional[Credentials] = None) -> None:
+    """Every flow loads in the new image, run by digest; a failure leaves the tag where it was."""
+    log(f"Checking that every flow loads in {reference}")
+    if pull:
+        auth = {"username": credentials.username, "password": credentials.password} if credentials else None
+        engine.pull(reference, auth=auth)
+    result = engine.run(reference, ["--check"], log=lambda _: None)
+    if pull:
+        engine.remove_image(reference)
+    if result.exit_code != 0:
+        problems = [line for line in result.output.splitlines() if line.strip()][-6:]
+        raise FlowimgError("health check failed in the built image (the tag was not moved): " + " | ".join(problems))
+    log(result.output.strip())
+
+
+def check_locally(spec: ImageSpec, log: Log) -> None:
+    """The in-image check (every flow loads and has its recorded structure), run with this Python."""
+    from ..loading import flow_from_bytes, load_script, pick_flow
+    from ..manifest import loads
+    from ..runtime import check_structure
+    from .spec import covered_by_files
+
+    pickles = dict(spec.pickles)
+    for name, entry in sorted(loads(spec.manifest_text, spec.image_ref)["flows"].items()):
+        if entry["stored_as_script"]:
+            local = covered_by_files(spec.copies, entry["path"])
+            if local is None:
+                log(f"flow '{name}': {entry['path']} comes from the base image; not checked without an engine")
+                continue
+            try:
+                flow = pick_flow(load_script(local), name, local)
+            except FlowimgError as exc:
+                raise FlowimgError(f"health check failed (nothing pushed): {exc}") from None
+        else:
+            flow = flow_from_bytes(pickles[entry["path"]])
+        check_structure(flow, entry["structure"], "rebuild the image")
+    log("No Docker engine answers: checked here, with this Python, that every flow loads")
+
+
+def plan_layers(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequence[str],
+                insecure: Sequence[str]) -> Dict[str, Any]:
+    """Each blob a build would send, its digest and whether it would be uploaded, and why it changed."""
+    options = options or BuildOptions()
+    base, target, repository, tag = _registries(spec, options, insecure)
+    assembly = _assemble(spec, options, packages, base)
+    steps = blob_steps(assembly, target, repository) if target else []
+    current = target.manifest_digest(repository, tag) if target else None
+    reasons = why_changed(assembly, target, repository, tag) if target and current else {}
+    return {"digest": assembly.digest, "unchanged": current == assembly.digest,
+            "layers": [{"what": s.what, "digest": s.digest, "size": s.size, "action": s.action,
+                        "why": reasons.get(s.what, "")} for s in steps]}
+
+
+def why_changed(assembly: Assembly, target: Registry, repository: str, tag: str) -> Dict[str, str]:
+    """For each of our layers, which input differs from the image under the tag now."""
+    try:
+        data, media_type, _ = target.get_manifest(repository, tag)
+        old = json.loads(data)
+        if media_type in INDEX_TYPES:
+            data, _, _ = target.get_manifest(repository, old["manifests"][0]["digest"])
+            old = json.loads(data)
+        config = json.loads(target.get_blob(repository, old["config"]["digest"]))
+    except (FlowimgError, KeyError, IndexError, ValueError):
+        return {}
+    from ..manifest import MANIFEST_LABEL
+
+    old_layers = {layer["digest"] for layer in old.get("layers", [])}
+    labels = (config.get("config") or {}).get("Labels") or {}
+    reasons = {}
+    for layer in assembly.images[0].layers:
+        if layer.digest in old_layers:
+            continue
+        if layer.role == "code":
+            reasons["code"] = _code_reason(labels.get(MANIFEST_LABEL, "{}"), assembly)
+        elif layer.role == "runtime":
+            reasons["runtime"] = f"flowimg sources changed (image had flowimg {labels.get('io.flowimg.version', '?')})"
+        else:
+            reasons[layer.role] = "requirements, wheels, platform or Python changed: " + ", ".join(layer.inputs)
+    return reasons
+
+
+def _code_reason(old_manifest: str, assembly: Assembly) -> str:
+    from ..manifest import MANIFEST_LABEL
+
+    new_config = json.loads(assembly.images[0].config)
+    try:
+        old = json.loads(old_manifest).get("flows", {})
+        new = json.loads(new_config["config"]["Labels"][MANIFEST_LABEL]).get("flows", {})
+    except (ValueError, KeyError, AttributeError):
+        return "the code layer's files changed"
+    changed = [f"script of flow '{n}' changed" for n in sorted(new) if n in old
+               and old[n].get("script_sha256") != new[n].get("script_sha256")]
+    changed += [f"flow '{n}' added" for n in sorted(set(new) - set(old))]
+    changed += [f"flow '{n}' removed" for n in sorted(set(old) - set(new))]
+    return ", ".join(changed) or "files in the files mapping changed"
