@@ -58,9 +58,9 @@ def test_plain_user_dockerfile_becomes_the_base(tmp_path):
 def test_context_is_deterministic_and_normalised(tmp_path):
     storage, script = docker_storage(tmp_path)
     first_bytes, second_bytes = io.BytesIO(), io.BytesIO()
-    first = storage.render(first_bytes)[2]
+    first = storage.render(out=first_bytes)[2]
     os.utime(script, (1, 1))
-    second = storage.render(second_bytes)[2]
+    second = storage.render(out=second_bytes)[2]
     assert first_bytes.getvalue() == second_bytes.getvalue() and first.digest == second.digest
     assert storage.render()[2].digest == first.digest  # hashing alone (plan) gives the digest of the bytes
     with tarfile.open(fileobj=io.BytesIO(first_bytes.getvalue()), mode="r:gz") as tar:

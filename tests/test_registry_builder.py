@@ -14,6 +14,7 @@ import pytest
 
 from cli_helpers import one_line_error, seed_flow
 from docker_service import REGISTRY, docker
+from flowimg.image.context import Entry
 from flowimg.image.layers import make_layer
 from flowimg.image.registry_client import Registry, docker_credentials, parse_challenge
 from registry_services import PASSWORD, USER, docker_config, env_without_docker_config
@@ -42,15 +43,15 @@ def test_layers_are_byte_identical_for_the_same_files_and_normalised(tmp_path, m
         (tmp_path / where).mkdir()
         (tmp_path / where / "x.py").write_text("print(1)\n")
         os.utime(tmp_path / where / "x.py", (1, 1 if where == "a" else 999999))
-    first = make_layer("code", {}, {"opt/x.py": str(tmp_path / "a" / "x.py")}, "COPY")
-    second = make_layer("code", {}, {"opt/x.py": str(tmp_path / "b" / "x.py")}, "COPY")
+    first = make_layer("code", {"opt/x.py": Entry(kind="file", path=str(tmp_path / "a" / "x.py"))}, "COPY")
+    second = make_layer("code", {"opt/x.py": Entry(kind="file", path=str(tmp_path / "b" / "x.py"))}, "COPY")
     assert first.digest == second.digest
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(first.blob))) as tar:
         members = tar.getmembers()
     assert [(m.name, m.mtime, m.uid, m.gid, oct(m.mode)) for m in members] == [
         ("opt", 0, 0, 0, "0o755"), ("opt/x.py", 0, 0, 0, "0o644")]
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    dated = make_layer("code", {}, {"opt/x.py": str(tmp_path / "a" / "x.py")}, "COPY")
+    dated = make_layer("code", {"opt/x.py": Entry(kind="file", path=str(tmp_path / "a" / "x.py"))}, "COPY")
     assert dated.digest != first.digest
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(dated.blob))) as tar:
         assert {m.mtime for m in tar.getmembers()} == {1700000000}
@@ -90,7 +91,7 @@ def test_image_config_golden():
             "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "import"}]}
     spec = ImageSpec(base_image="r/base:1", repository="r/flows", tag="1", env_vars=(("TEAM", "data"),),
                      labels={"io.flowimg.manifest": "{}", "io.flowimg.version": "0.1.0"})
-    code = make_layer("code", {"opt/f.py": b"x"}, {}, "COPY code/ /")
+    code = make_layer("code", {"opt/f.py": Entry(kind="blob", data=b"x")}, "COPY code/ /")
     assert image_config(base, spec, [code]) == {
         "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
         "config": {"Env": ["PATH=/usr/bin", "PYTHONPATH=/opt/flowimg/lib", "PYTHONDONTWRITEBYTECODE=1",
@@ -161,9 +162,10 @@ def test_same_inputs_from_two_checkouts_give_one_digest(cli, tmp_path, base_in_r
     assert "[1, 2, 3, 4, 5]" in ran.stdout
 
 
-def test_register_records_the_digest_and_run_uses_it(cli, tmp_path, base_in_registry, image_name):
+def test_register_pin_records_the_digest_and_run_uses_it(cli, tmp_path, base_in_registry, image_name):
+    """--pin fixes the version to the pushed digest, as it fixes Git storage to a commit."""
     script = write_flow(tmp_path / "flows", image_name, base_in_registry)
-    cli("register", "-p", str(script), "--project", "P")
+    cli("register", "-p", str(script), "--project", "P", "--pin")
     shown = cli("flows", "show", "example", "--project", "P").stdout
     assert f"Docker {REGISTRY}/{image_name}@sha256:" in shown
     pinned = shown.split("@", 1)[1].split()[0]
@@ -171,6 +173,18 @@ def test_register_records_the_digest_and_run_uses_it(cli, tmp_path, base_in_regi
     cli("build", "-p", str(script))  # re-pushes the tag; version 1 still runs its own digest
     ran = cli("run", "example", "--project", "P", "--version", "1")
     assert "new code" not in ran.stdout and pinned in ran.stderr
+
+
+def test_without_pin_a_rebuilt_tag_runs_the_new_code_with_no_re_registration(cli, tmp_path, base_in_registry,
+                                                                             image_name):
+    script = write_flow(tmp_path / "flows", image_name, base_in_registry)
+    cli("register", "-p", str(script), "--project", "P")
+    assert f"Docker {REGISTRY}/{image_name}:latest" in cli("flows", "show", "example", "--project", "P").stdout
+    script.write_text(script.read_text().replace("print(data)", "print('new code', data)"))
+    cli("build", "-p", str(script))
+    assert "new code" in cli("run", "example", "--project", "P").stdout
+    again = cli("register", "-p", str(script), "--project", "P").stdout
+    assert "Skipped (metadata unchanged)" in again
 
 
 def test_a_health_check_failure_leaves_the_tag_alone(cli, tmp_path, base_in_registry, image_name):

@@ -58,7 +58,7 @@ def build_storages(storages: List[Storage], push: bool, log: Log) -> List[str]:
     built: List[str] = []
     for storage in storages:
         storage.build(push=push, log=log)
-        image = storage.run_image()
+        image = storage.built_image()
         if image:
             built.append(image)
     return built

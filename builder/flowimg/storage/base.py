@@ -74,6 +74,10 @@ class Storage:
         """The image a run of this storage's flows must happen in, if any."""
         return None
 
+    def built_image(self) -> Optional[str]:
+        """The image the last `build` made, as precisely as it is known (by digest when pushed so)."""
+        return self.run_image()
+
     def plan(self) -> Optional[Dict[str, Any]]:
         """What `build` would make (image, Dockerfile, context files), for storages that build images."""
         return None

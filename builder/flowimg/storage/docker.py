@@ -87,6 +87,7 @@ class Docker(Storage):
         self.image_digest = image_digest
         self.build_options: Any = None
         self._pinned = False
+        self._built: Optional[str] = None
         self._pickles: Dict[str, bytes] = {}
         self._defaults_applied = False
         self._workdir: Optional[str] = None
@@ -198,6 +199,9 @@ class Docker(Storage):
             return f"{self.repository}@{self.image_digest}"
         return f"{self.repository}:{self.image_tag or DEFAULT_TAG}"
 
+    def built_image(self) -> Optional[str]:
+        return self._built or self.run_image()
+
     def image_spec(self) -> Any:
         """Validate everything the build needs before anything touches the engine."""
         from .. import __version__
@@ -293,14 +297,15 @@ class Docker(Storage):
 
             digest = build_image(spec, self.build_options, runtime_packages(spec), push=push,
                                  check=not self.ignore_healthchecks, insecure=self.insecure_registries, log=log)
+            self._built = f"{self.repository}@{digest}"
         else:
             digest = self._build_docker(spec, push, log)
+            self._built = spec.image_ref
         if self._pinned:
             if not digest:
-                raise FlowimgError(f"--pin needs the image pushed to a registry to know its digest; give "
-                                   f"Docker storage registry_url= or register without --pin")
+                raise FlowimgError("--pin needs the image pushed to a registry to know its digest; give "
+                                   "Docker storage registry_url= or register without --pin")
             self.image_digest = digest
-        self.built_image = self.run_image()
 
     def pin(self, log: Log = _quiet) -> None:
         """Runs of this registration use the image by the digest this build pushes, not the moving tag."""
