@@ -7,9 +7,7 @@ the month), `LW` (last given weekday of the month) and the `@hourly`-style alias
 """
 from __future__ import annotations
 
-import calendar
 from bisect import bisect_left
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import FrozenSet, Optional, Tuple
 
@@ -41,34 +39,38 @@ HINT = ("use five fields: minute hour day-of-month month day-of-week, "
         "e.g. '0 9 * * MON-FRI' or '*/15 * * * *'")
 
 
-@dataclass(frozen=True)
 class Cron:
     """A parsed cron expression; weekdays count from Sunday = 0 as cron does."""
 
-    text: str
-    minutes: Tuple[int, ...]
-    hours: Tuple[int, ...]
-    days: FrozenSet[int]
-    last_day: bool
-    months: FrozenSet[int]
-    weekdays: FrozenSet[int]
-    nth_weekdays: FrozenSet[Tuple[int, int]]
-    last_weekdays: FrozenSet[int]
-    day_star: bool
-    weekday_star: bool
-    day_or: bool
+    def __init__(self, text: str, minutes: Tuple[int, ...], hours: Tuple[int, ...],
+                 days: FrozenSet[int], last_day: bool, months: FrozenSet[int],
+                 weekdays: FrozenSet[int], nth_weekdays: FrozenSet[Tuple[int, int]],
+                 last_weekdays: FrozenSet[int], day_star: bool, weekday_star: bool,
+                 day_or: bool) -> None:
+        self.text = text
+        self.minutes = minutes
+        self.hours = hours
+        self.days = days
+        self.last_day = last_day
+        self.months = months
+        self.weekdays = weekdays
+        self.nth_weekdays = nth_weekdays
+        self.last_weekdays = last_weekdays
+        self.day_star = day_star
+        self.weekday_star = weekday_star
+        self.day_or = day_or
 
     def matches_day(self, day: date) -> bool:
         if day.month not in self.months:
             return False
-        by_day = day.day in self.days or (
-            self.last_day and day.day == calendar.monthrange(day.year, day.month)[1])
+        month_days = _days_in_month(day)
+        by_day = day.day in self.days or (self.last_day and day.day == month_days)
         weekday = (day.weekday() + 1) % 7
         by_weekday = (
             weekday in self.weekdays
             or (weekday, (day.day - 1) // 7 + 1) in self.nth_weekdays
             or (weekday in self.last_weekdays
-                and day.day + 7 > calendar.monthrange(day.year, day.month)[1]))
+                and day.day + 7 > month_days))
         if self.day_star:
             return by_weekday
         if self.weekday_star:
@@ -110,6 +112,10 @@ def _first_of_next_month(day: date) -> date:
     return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
 
 
+def _days_in_month(day: date) -> int:
+    return (_first_of_next_month(day) - timedelta(days=1)).day
+
+
 def parse_cron(text: str, day_or: bool = True) -> Cron:
     """Parse a cron string, raising ScheduleError that names the bad part and the fix."""
     if not isinstance(text, str):
@@ -145,17 +151,19 @@ def parse_cron(text: str, day_or: bool = True) -> Cron:
     return cron
 
 
-@dataclass
 class _Field:
-    values: set
-    star: bool = False
-    last: bool = False
-    nth: tuple = ()
-    last_of: tuple = ()
+    """One parsed field: plain values plus the L / # / Ln forms."""
+
+    def __init__(self, star: bool) -> None:
+        self.values: set = set()
+        self.star = star
+        self.last = False
+        self.nth: tuple = ()
+        self.last_of: tuple = ()
 
 
 def _parse_field(text: str, name: str, low: int, high: int, names: dict) -> _Field:
-    field = _Field(values=set(), star=text in ("*", "?"))
+    field = _Field(star=text in ("*", "?"))
     for item in text.lower().split(","):
         if name == "day-of-month" and item == "l":
             field.last = True
@@ -203,6 +211,6 @@ def _value(text: str, name: str, low: int, high: int, names: dict) -> int:
 
 
 def _number(text: str, name: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{name} field has '{text}', which is not a number or a name")
     return int(text)
