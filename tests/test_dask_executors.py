@@ -220,3 +220,45 @@ def test_dask_is_optional_and_imported_only_when_an_executor_starts():
         "This flow's executor needs distributed; install the extra: pip install 'flowimg[dask]'",
     ]
     assert run(DASK_STAYS_UNLOADED) == ["[]"]
+
+
+def mapped_flow(log):
+    """numbers -> work.map (each run logged to `log`) -> summarize, built with the engine's API."""
+    from flowimg import Flow, task, unmapped
+
+    @task
+    def numbers(n):
+        return list(range(n))
+
+    @task
+    def work(x, offset):
+        with open(log, "a") as f:
+            f.write(f"{x}\n")
+        time.sleep(0.3)
+        return x + offset, os.getpid()
+
+    @task
+    def summarize(results):
+        return sum(value for value, _ in results), sorted({pid for _, pid in results})
+
+    with Flow("mapped-over-dask") as flow:
+        children = work.map(numbers(6), offset=unmapped(10))
+        summary = summarize(children)
+    return flow, children, summary
+
+
+@pytest.mark.parametrize("make", [
+    lambda address: DaskExecutor(address=address),
+    lambda address: LocalDaskExecutor(scheduler="processes", num_workers=2),
+], ids=["dask-cluster", "local-processes"])
+def test_mapped_flow_spreads_over_workers(make, cluster, tmp_path):
+    pytest.importorskip("flowimg.engine", reason="the flow engine comes from the engine branch")
+    log = tmp_path / "runs.log"
+    flow, children, summary = mapped_flow(str(log))
+    state = flow.run(executor=make(cluster.scheduler_address))
+    assert state.is_successful()
+    total, pids = state.result[summary].result
+    assert total == sum(range(6)) + 6 * 10
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert [s.result[0] for s in state.result[children].map_states] == [10, 11, 12, 13, 14, 15]
+    assert sorted(log.read_text().split()) == ["0", "1", "2", "3", "4", "5"]
