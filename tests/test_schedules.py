@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -793,3 +793,31 @@ def test_imports_and_runs_on_python_38_without_zoneinfo():
         "Time zone 'America/New_York' needs the zoneinfo module (Python 3.9+); "
         "run on Python 3.9 or newer, or give dates in UTC",
     ]
+
+
+class NamedZone(tzinfo):
+    """A zone known by name only, as pytz and pendulum zones are (they carry `.zone`/`.name`)."""
+
+    zone = "America/New_York"
+
+    def utcoffset(self, dt):
+        return timedelta(hours=-5)
+
+    def dst(self, dt):
+        return timedelta(0)
+
+
+class OtherDateTime(datetime):
+    """A datetime subclass with its own arithmetic, as pendulum's DateTime is."""
+
+    def __add__(self, other):
+        raise AssertionError("schedules must not use a subclass's own arithmetic")
+
+
+def test_named_zones_and_datetime_subclasses_become_zoneinfo():
+    start = OtherDateTime(2020, 3, 1, 9, tzinfo=NamedZone())
+    schedule = IntervalSchedule(start_date=start, interval=timedelta(days=1))
+    times = schedule.next(2, after=OtherDateTime(2020, 3, 7, 12))
+    assert [t.isoformat() for t in times] == ["2020-03-07T09:00:00-05:00",
+                                              "2020-03-08T09:00:00-04:00"]
+    assert all(type(t) is datetime and t.tzinfo == ZoneInfo(NY) for t in times)

@@ -14,10 +14,13 @@ OFFSET = re.compile(r"^(?:UTC)?([+-])(\d\d):(\d\d)$")
 
 
 def aware(dt: datetime) -> datetime:
-    """`dt` with a time zone: naive is UTC (as Prefect 1 reads it); pytz/pendulum zones
-    become zoneinfo zones, whose DST arithmetic is the standard library's."""
+    """`dt` as a plain datetime with a time zone: naive is UTC (as Prefect 1 reads it);
+    pytz/pendulum zones become zoneinfo zones, whose DST arithmetic is the standard library's."""
     if not isinstance(dt, datetime):
         raise ScheduleError(f"Expected a datetime, got {dt!r}; pass a datetime.datetime")
+    if type(dt) is not datetime:  # pendulum's subclass does its own (incompatible) zone maths
+        dt = datetime(dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond,
+                      tzinfo=dt.tzinfo, fold=dt.fold)
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
     zone = _standard_zone(dt.tzinfo)
