@@ -19,6 +19,7 @@ import pytest
 
 from flowimg.errors import FlowimgError
 from flowimg.executors import DaskExecutor, LocalDaskExecutor
+from ports import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,6 +179,17 @@ def test_bad_use_is_one_line(make, words):
         assert word in str(info.value)
 
 
+def test_unreachable_scheduler_is_one_line():
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    with pytest.raises(FlowimgError) as info:
+        with DaskExecutor(address=address, client_kwargs={"timeout": 2}).start():
+            pass
+    message = str(info.value)
+    assert message.startswith(f"Cannot reach the Dask scheduler at {address}: ")
+    assert message.endswith("check the address and that the scheduler is running")
+    assert "\n" not in message
+
+
 def test_unknown_cluster_class_and_bad_resource_tag(cluster):
     with pytest.raises(FlowimgError, match="full import path"):
         with DaskExecutor(cluster_class="nowhere.Cluster").start():
@@ -193,6 +205,7 @@ import sys
 sys.modules["dask"] = sys.modules["distributed"] = None
 from flowimg.errors import FlowimgError
 from flowimg.executors import DaskExecutor, LocalDaskExecutor
+from ports import closed_port
 executors = [LocalDaskExecutor(), DaskExecutor()]
 for executor in executors:
     try:
@@ -205,6 +218,7 @@ for executor in executors:
 DASK_STAYS_UNLOADED = """
 import sys
 from flowimg.executors import DaskExecutor, LocalDaskExecutor
+from ports import closed_port
 LocalDaskExecutor(scheduler="processes"), DaskExecutor(address="tcp://127.0.0.1:8786")
 print(sorted(m for m in ("dask", "distributed") if m in sys.modules))
 """

@@ -200,7 +200,12 @@ class DaskExecutor(Executor):
                     cluster_class, distributed)))
                 if self.adapt_kwargs:
                     target.adapt(**self.adapt_kwargs)
-            self.client = stack.enter_context(distributed.Client(target, **self.client_kwargs))
+            try:
+                client = distributed.Client(target, **self.client_kwargs)
+            except OSError as exc:
+                raise FlowimgError(f"Cannot reach the Dask scheduler at {self.address}: {exc}; "
+                                   "check the address and that the scheduler is running") from None
+            self.client = stack.enter_context(client)
             if self.performance_report_path:
                 stack.enter_context(distributed.performance_report(self.performance_report_path))
             try:
