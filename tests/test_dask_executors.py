@@ -205,7 +205,6 @@ import sys
 sys.modules["dask"] = sys.modules["distributed"] = None
 from flowimg.errors import FlowimgError
 from flowimg.executors import DaskExecutor, LocalDaskExecutor
-from ports import closed_port
 executors = [LocalDaskExecutor(), DaskExecutor()]
 for executor in executors:
     try:
@@ -218,7 +217,6 @@ for executor in executors:
 DASK_STAYS_UNLOADED = """
 import sys
 from flowimg.executors import DaskExecutor, LocalDaskExecutor
-from ports import closed_port
 LocalDaskExecutor(scheduler="processes"), DaskExecutor(address="tcp://127.0.0.1:8786")
 print(sorted(m for m in ("dask", "distributed") if m in sys.modules))
 """
