@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 from datetime import datetime, time, timedelta
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 from . import adjustments, filters
 from .clocks import Clock, CronClock, DatesClock, IntervalClock
