@@ -1,0 +1,17 @@
+"""Executors: where task runs happen. The Dask ones load only when named (dask is optional)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Executor
+from .local import LocalExecutor
+
+__all__ = ["Executor", "LocalExecutor", "LocalDaskExecutor", "DaskExecutor"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("LocalDaskExecutor", "DaskExecutor"):
+        from . import dask
+
+        return getattr(dask, name)
+    raise AttributeError(f"module 'flowimg.executors' has no attribute '{name}'")
