@@ -58,3 +58,10 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     assert len(errors) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return errors[0]
+
+
+def results_by_slug(flow) -> dict:
+    """Run a flow once and give each task's result by slug (raises when the flow fails)."""
+    state = flow.run(run_on_schedule=False)
+    assert state.is_successful(), state
+    return {flow.slugs[task]: task_state.result for task, task_state in state.result.items()}

@@ -56,6 +56,18 @@ def check_structure(flow: Any, expected: Dict[str, Any], register_hint: str) -> 
     )
 
 
+def run_and_report(flow: Any, params: Dict[str, Any], log: Any) -> int:
+    """Run once (never on the schedule) and turn the flow's final state into an exit code."""
+    from .core.running import failure_summary
+
+    state = flow.run(parameters=params, run_on_schedule=False)
+    if state.is_failed():
+        log(f"Error: {failure_summary(flow, state)}")
+        return 1
+    log(f"Flow '{flow.name}': Success")
+    return 0
+
+
 def load(name: str, storage_data: Optional[Dict[str, Any]], manifest: Optional[Dict[str, Any]]) -> Any:
     from .storage import from_dict
 
@@ -126,9 +138,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif manifest is not None and storage_data is None:
             check_structure(flow, flow_from_manifest(manifest, name, "this image")["structure"], "rebuild the image")
         _log(f"Running flow '{name}'")
-        flow.run(params, log=_log)
-        _log(f"Flow '{name}': Success")
-        return 0
+        return run_and_report(flow, params, _log)
     except FlowimgError as exc:
         _log(f"Error: {exc}")
         return 1

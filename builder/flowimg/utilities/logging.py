@@ -1,0 +1,46 @@
+"""Loggers named `flowimg.<name>`, formatted as Prefect 1 did, through the standard `logging` module."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Optional
+
+FORMAT = "[%(asctime)s] %(levelname)s - %(name)s | %(message)s"
+DATEFMT = "%Y-%m-%d %H:%M:%S%z"
+ROOT = "flowimg"
+_configured = False
+
+
+def _configure() -> logging.Logger:
+    """One stdout handler on the `flowimg` logger, added the first time a logger is asked for."""
+    global _configured
+    root = logging.getLogger(ROOT)
+    if not _configured:
+        _configured = True
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
+        root.addHandler(handler)
+        if root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+    return root
+
+
+def get_logger(name: Optional[str] = None) -> logging.Logger:
+    root = _configure()
+    return root if name is None else root.getChild(name)
+
+
+class RedirectToLog:
+    """A stdout stand-in for `log_stdout=True`: each non-blank write becomes an INFO record."""
+
+    def __init__(self, logger: Optional[logging.Logger] = None) -> None:
+        self.logger = logger or get_logger("stdout")
+
+    def write(self, text: Any) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"string argument expected, got {type(text).__name__}")
+        if text.strip():
+            self.logger.info(text)
+
+    def flush(self) -> None:
+        """Records go out as they are written."""
