@@ -168,10 +168,9 @@ class Task:
              flow: Any = None, **kwargs: Any) -> "Task":
         signature = run_signature(self)
         try:
-            bound = signature.bind(*args, **kwargs)
+            signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TaskDefinitionError(f"task '{self.name}' was called with wrong arguments: {exc}") from None
-        del bound
         names = list(signature.parameters)
         positions = {names[i]: i for i in range(len(args))}
         callargs = {names[i]: arg for i, arg in enumerate(args)}
@@ -209,18 +208,20 @@ class Task:
                                               downstream_tasks=downstream_tasks, keyword_tasks=keyword_tasks,
                                               mapped=mapped, validate=validate)
 
-    def set_upstream(self, task: Any, flow: Any = None, key: Optional[str] = None, mapped: bool = False) -> None:
+    def set_upstream(self, task: Any, flow: Any = None, key: Optional[str] = None, mapped: bool = False) -> "Task":
         if key is not None:
             self.set_dependencies(flow=flow, keyword_tasks={key: task}, mapped=mapped)
         else:
             self.set_dependencies(flow=flow, upstream_tasks=[task], mapped=mapped)
+        return self
 
-    def set_downstream(self, task: Any, flow: Any = None, key: Optional[str] = None, mapped: bool = False) -> None:
+    def set_downstream(self, task: Any, flow: Any = None, key: Optional[str] = None, mapped: bool = False) -> "Task":
         flow = self._flow_for(flow)
         if key is not None:
             flow.set_dependencies(task=task, keyword_tasks={key: self}, mapped=mapped)
         else:
             flow.set_dependencies(task=task, upstream_tasks=[self], mapped=mapped)
+        return self
 
     # -- operators build tasks --------------------------------------------------------------
 
