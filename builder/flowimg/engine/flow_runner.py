@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import itertools
 import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -128,15 +127,21 @@ class FlowRunner:
                     continue
                 upstream_states: Dict[Any, Any] = {}
                 upstream_mapped: Dict[Any, List[Any]] = {}
+                children_by_edge: Dict[Any, List[Any]] = {}
                 for edge in flow._edges_to.get(task, ()):
                     up = task_states.get(edge.upstream_task, Pending("Task state not available."))
-                    if edge.flattened and not isinstance(up, Mapped):
-                        up = executor.submit(flatten_upstream_state, up)
-                    if not edge.mapped and isinstance(up, Mapped):
+                    if isinstance(up, Mapped):
                         children = mapped_children.get(edge.upstream_task, up.map_states)
                         if edge.flattened:
                             children = flatten_mapped_children(children, executor)
-                        upstream_mapped[edge] = children
+                            up = copy.copy(up)
+                            up.map_states = list(children)
+                            up.n_map_states = len(children)
+                        children_by_edge[edge] = children
+                        if not edge.mapped:
+                            upstream_mapped[edge] = children
+                    elif edge.flattened:
+                        up = executor.submit(flatten_upstream_state, up)
                     upstream_states[edge] = up
                 for key, value in flow.constants.get(task, {}).items():
                     upstream_states[_constant_edge(task, key, value)] = Success(
@@ -151,8 +156,7 @@ class FlowRunner:
                         upstream_mapped, True, extra_context=_extra(task, slug)))
                     task_states[task] = parent
                     submitted = []
-                    for index, states in enumerate(_child_upstreams(parent, upstream_states, mapped_children,
-                                                                    executor)):
+                    for index, states in enumerate(_child_upstreams(parent, upstream_states, children_by_edge)):
                         previous = None
                         if isinstance(current, Mapped) and len(current.map_states) > index:
                             previous = current.map_states[index]
@@ -228,25 +232,19 @@ def _extra(task: Any, slug: str, index: Optional[int] = None) -> Dict[str, Any]:
     return extra
 
 
-def _child_upstreams(parent: State, upstream_states: Dict[Any, State], mapped_children: Dict[Any, List[Any]],
-                     executor: Any) -> List[Dict[Any, Any]]:
+def _child_upstreams(parent: State, upstream_states: Dict[Any, State],
+                     children_by_edge: Dict[Any, List[Any]]) -> List[Dict[Any, Any]]:
     """For each child of a mapped task, the upstream states it sees (element i of each mapped input)."""
     if not isinstance(parent, Mapped):
         return []
-    children_of = dict(mapped_children)
-    for edge, up in upstream_states.items():
-        if edge.mapped and edge.flattened and isinstance(up, Mapped):
-            children_of[edge.upstream_task] = flatten_mapped_children(children_of[edge.upstream_task], executor)
     out = []
-    for index in itertools.count():
-        if index >= parent.n_map_states:
-            break
+    for index in range(parent.n_map_states):
         states: Dict[Any, Any] = {}
         for edge, up in upstream_states.items():
             if not edge.mapped:
                 states[edge] = up
-            elif isinstance(up, Mapped):
-                states[edge] = children_of[edge.upstream_task][index]
+            elif edge in children_by_edge:
+                states[edge] = children_by_edge[edge][index]
             else:
                 element = copy.copy(up)
                 element.result = up.result[index] if hasattr(up.result, "__getitem__") else None
