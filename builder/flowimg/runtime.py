@@ -15,7 +15,7 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from .errors import FlowimgError
-from .flow import describe_structure_change, structure_hash
+from .core.structure import describe_structure_change, structure_hash
 from .manifest import MANIFEST_PATH, flow_from_manifest, loads
 
 

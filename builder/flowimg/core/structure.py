@@ -11,10 +11,8 @@ import hashlib
 import json
 from typing import Any, Dict, Iterator, List
 
-from .task import Parameter, Task
 
-
-def is_see_through(task: Task) -> bool:
+def is_see_through(task: Any) -> bool:
     return getattr(task, "_flowimg_auto", False)
 
 
@@ -36,6 +34,8 @@ def _flags(edge: Any) -> List[str]:
 
 
 def flow_structure(flow: Any) -> Dict[str, Any]:
+    from .task import Parameter
+
     tasks = [t for t in flow.ordered_tasks() if not is_see_through(t)]
     edges: List[List[Any]] = []
     for edge in flow.ordered_edges():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy as _copy
 import datetime
-import inspect
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from ..utilities.context import context
@@ -15,15 +14,17 @@ from ..errors import FlowimgError
 
 NO_DEFAULT = object()
 RESERVED_ARGS = ("upstream_tasks", "mapped", "task_args", "flow")
-_signatures: Dict[Any, inspect.Signature] = {}
+_signatures: Dict[Any, Any] = {}
 
 
 class TaskDefinitionError(FlowimgError, ValueError):
     """A task was defined or wired in a way the engine cannot run."""
 
 
-def run_signature(task: "Task") -> inspect.Signature:
+def run_signature(task: "Task") -> Any:
     """The `run` signature, cached per function (binding happens for every call in a flow)."""
+    import inspect
+
     run = task.run
     key = getattr(run, "__func__", run)
     found = _signatures.get(key)
@@ -33,6 +34,8 @@ def run_signature(task: "Task") -> inspect.Signature:
 
 
 def _check_run_signature(task: "Task") -> None:
+    import inspect
+
     for param in run_signature(task).parameters.values():
         if param.kind is inspect.Parameter.VAR_POSITIONAL:
             raise TaskDefinitionError(
@@ -149,6 +152,8 @@ class Task:
         return new
 
     def inputs(self) -> Dict[str, Dict[str, Any]]:
+        import inspect
+
         inputs = {}
         for name, param in run_signature(self).parameters.items():
             if param.kind in (inspect.Parameter.VAR_KEYWORD,):

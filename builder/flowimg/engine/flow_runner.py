@@ -87,6 +87,7 @@ class FlowRunner:
         params.update(given)
         now = datetime.datetime.now(datetime.timezone.utc)
         ctx: Dict[str, Any] = dict(_dates(now))
+        ctx.update(flowimg_context.to_dict())
         ctx.update(context or {})
         ctx.update(flow_name=flow.name, parameters=params, logger=flow.logger)
         ctx.setdefault("flow_run_id", str(uuid.uuid4()))
@@ -107,6 +108,8 @@ class FlowRunner:
                 new = self._run_tasks(state, dict(task_states or {}), return_tasks, executor,
                                       ctx, task_contexts or {})
             except Exception as exc:
+                if flowimg_context.get("raise_on_exception"):
+                    raise
                 self.logger.exception(f"Unexpected error while running flow: {exc!r}")
                 new = Failed(f"Unexpected error while running flow: {exc!r}", result=exc)
             return self._change(state, new)

@@ -112,7 +112,7 @@ class TaskRunner:
         if is_mapped_parent:
             raise signals.ENDRUN(self._change(state, _ready_to_map(upstream_states)))
         self._name_run(inputs)
-        state = self._check_cache(state, inputs)
+        state = self._check_target(state, inputs) if task.target else self._check_cache(state, inputs)
         if state.is_cached():
             raise signals.ENDRUN(state)
         try:
@@ -128,6 +128,7 @@ class TaskRunner:
         new = self._call(inputs)
         new = self._change(state, new)
         new = self._cache(new, inputs)
+        self._checkpoint(new, inputs)
         return self._retry(new)
 
     def _name_run(self, inputs: Dict[str, Any]) -> None:
@@ -162,9 +163,43 @@ class TaskRunner:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
+            if flowimg_context.get("raise_on_exception"):
+                raise
             self.logger.error(f"Task '{name}': Exception encountered during task execution!", exc_info=True)
             return Failed(f"Error during execution of task: {exc!r}", result=exc)
         return Success("Task run succeeded.", result=value)
+
+    def _target_fields(self, inputs: Dict[str, Any]) -> Dict[str, Any]:
+        fields = {**(flowimg_context.get("parameters") or {}), **flowimg_context.to_dict(), **inputs}
+        fields.pop("self", None)
+        return fields
+
+    def _check_target(self, state: State, inputs: Dict[str, Any]) -> State:
+        result, target = self.task.result, self.task.target
+        if result is None or not hasattr(result, "exists"):
+            return state
+        fields = self._target_fields(inputs)
+        location = target(**fields) if callable(target) else target.format(**fields)
+        if not result.exists(location):
+            return state
+        stored = result.read(location)
+        return self._change(state, Cached(message=f"Result found at task target {location}", result=stored.value,
+                                          cached_inputs=inputs, cached_parameters=fields.get("parameters")))
+
+    def _checkpoint(self, state: State, inputs: Dict[str, Any]) -> None:
+        from .results import checkpointing
+
+        result = self.task.result
+        if result is None or not state.is_successful() or state.is_skipped() or self.task.checkpoint is False:
+            return
+        if not checkpointing() or not hasattr(result, "write"):
+            return
+        fields = self._target_fields(inputs)
+        target = self.task.target
+        if target is not None:
+            result = result.copy()
+            result.location = target(**fields) if callable(target) else target
+        result.write(state.result, **fields)
 
     def _check_cache(self, state: State, inputs: Dict[str, Any]) -> State:
         task = self.task
