@@ -23,11 +23,10 @@ _NAMES = {
     "mapped": ("core.edge", "mapped"),
     "flatten": ("core.edge", "flatten"),
     "case": ("tasks.control_flow.case", "case"),
-    "resource_manager": ("tasks.resource_manager", "resource_manager"),
+    "resource_manager": ("tasks.core.resource_manager", "resource_manager"),
     "context": ("utilities.context", "context"),
 }
-_MODULES = ("core", "engine", "executors", "schedules", "triggers", "tasks", "utilities", "storage", "run_configs",
-            "environments", "agent")
+_MODULES = ("core", "engine", "executors", "schedules", "triggers", "tasks", "utilities", "storage", "run_configs")
 
 __all__ = ["FlowimgError", "__version__", *_NAMES, *_MODULES]
 

@@ -214,7 +214,11 @@ class Flow:
         return {t for t in self._tasks if not self._edges_from.get(t)}
 
     def reference_tasks(self) -> Set[Task]:
-        return set(self._reference_tasks) or self.terminal_tasks()
+        """Set ones, else the terminal tasks (a resource's cleanup never counts, as in Prefect)."""
+        if self._reference_tasks:
+            return set(self._reference_tasks)
+        return {t for t in self._tasks if not getattr(t, "not_a_reference", False)
+                and all(getattr(d, "cleans_up", False) for d in self.downstream_tasks(t))}
 
     def set_reference_tasks(self, tasks: Iterable[Task]) -> None:
         tasks = set(tasks)

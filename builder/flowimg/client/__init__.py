@@ -1,0 +1,1 @@
+"""Prefect's `prefect.client` path; only local secrets exist here (there is no Prefect server)."""
