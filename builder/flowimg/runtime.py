@@ -59,7 +59,9 @@ def check_structure(flow: Any, expected: Dict[str, Any], register_hint: str) -> 
 def run_and_report(flow: Any, params: Dict[str, Any], log: Any) -> int:
     """Run once (never on the schedule) and turn the flow's final state into an exit code."""
     from .core.running import failure_summary
+    from .utilities.logging import send_logs_to
 
+    send_logs_to(sys.stderr)
     state = flow.run(parameters=params, run_on_schedule=False)
     if state.is_failed():
         log(f"Error: {failure_summary(flow, state)}")

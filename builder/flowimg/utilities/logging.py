@@ -9,17 +9,18 @@ FORMAT = "[%(asctime)s] %(levelname)s - %(name)s | %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S%z"
 ROOT = "flowimg"
 _configured = False
+_handler: Optional[logging.StreamHandler] = None
 
 
 def _configure() -> logging.Logger:
     """One stdout handler on the `flowimg` logger, added the first time a logger is asked for."""
-    global _configured
+    global _configured, _handler
     root = logging.getLogger(ROOT)
     if not _configured:
         _configured = True
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
-        root.addHandler(handler)
+        _handler = logging.StreamHandler(sys.stdout)
+        _handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
+        root.addHandler(_handler)
         if root.level == logging.NOTSET:
             root.setLevel(logging.INFO)
     return root
@@ -28,6 +29,13 @@ def _configure() -> logging.Logger:
 def get_logger(name: Optional[str] = None) -> logging.Logger:
     root = _configure()
     return root if name is None else root.getChild(name)
+
+
+def send_logs_to(stream: Any) -> None:
+    """`flowimg run` keeps stdout for what tasks print and sends run logs to stderr."""
+    _configure()
+    if _handler is not None:
+        _handler.setStream(stream)
 
 
 class RedirectToLog:
