@@ -14,16 +14,22 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def _parameters(flow: Flow) -> List[Any]:
+    from .task import Parameter
+
+    return [t for t in flow.ordered_tasks() if isinstance(t, Parameter)]
+
+
 def check_parameters(flow: Flow, parameters: Dict[str, Any]) -> None:
-    known = [p.name for p in flow.ordered_tasks() if p in flow.parameters()]
+    declared = _parameters(flow)
+    known = [p.name for p in declared]
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise FlowValidationError(
             f"flow '{flow.name}' has no parameter {', '.join(unknown)}; "
             f"its parameters are: {', '.join(sorted(known)) or 'none'}"
         )
-    missing = [p.name for p in flow.ordered_tasks() if p in flow.parameters() and p.required
-               and p.name not in parameters]
+    missing = [p.name for p in declared if p.required and p.name not in parameters]
     if missing:
         raise FlowValidationError(
             f"flow '{flow.name}' needs parameter {', '.join(repr(m) for m in missing)}; pass "
