@@ -380,7 +380,7 @@ def test_context_has_run_information_and_log_stdout_goes_to_the_task_logger(capl
     assert seen == {"flow": "ctx", "task": "look", "slug": "look-1", "params": {"p": 1},
                     "today": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"), "index": 0}
     messages = [(r.name, r.getMessage()) for r in caplog.records]
-    assert ("flowimg.look[0]", "hello from the task") in messages
+    assert ("flowimg.TaskRunner", "hello from the task") in messages
     assert ("flowimg.TaskRunner", "Task 'look[0]': Starting task run...") in messages
 
 
@@ -427,3 +427,46 @@ def test_loading_flag_makes_run_return_at_once():
         assert flow.run() is None
     assert ran == []
     assert flow.run().is_successful() and ran == [1]
+
+
+class TwoRuns:
+    """A schedule with two due runs, the second with a parameter default, then none."""
+
+    def __init__(self):
+        self.clocks = ["two"]
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.events = [now, now]
+
+    def next(self, n, return_events=False):
+        if not self.events:
+            return []
+
+        class Event:
+            def __init__(self, when, defaults):
+                self.start_time, self.parameter_defaults = when, defaults
+
+        when = self.events.pop(0)
+        return [Event(when, {} if self.events else {"who": "clock"})]
+
+
+def test_a_scheduled_flow_runs_on_its_schedule_and_run_on_schedule_false_runs_once():
+    seen = []
+
+    @task
+    def hello(who):
+        seen.append(who)
+
+    with Flow("sched", schedule=TwoRuns()) as flow:
+        hello(Parameter("who", default="default"))
+    assert flow.run().is_successful()
+    assert seen == ["default", "clock"]
+    assert flow.run(run_on_schedule=False).is_successful()
+    assert seen == ["default", "clock", "default"]
+
+
+def test_a_schedule_without_clocks_is_refused():
+    class Empty:
+        clocks = []
+
+    with pytest.raises(FlowimgError, match="no clocks"):
+        Flow("x", schedule=Empty())

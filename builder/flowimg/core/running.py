@@ -135,7 +135,8 @@ def run_flow(flow: Flow, parameters: Optional[Dict[str, Any]], run_on_schedule: 
                                    "run it with run_on_schedule=False")
             return state
         start, defaults = event
-        flow.logger.info(f"Waiting for next scheduled run at {start}")
+        if start.tzinfo is not None and start > _now():
+            flow.logger.info(f"Waiting for next scheduled run at {start}")
         _sleep_until(start)
         state = run_once(flow, {**defaults, **parameters}, runner_cls, dict(kwargs))
 

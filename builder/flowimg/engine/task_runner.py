@@ -144,7 +144,8 @@ class TaskRunner:
     def _call(self, inputs: Dict[str, Any]) -> State:
         task = self.task
         name = flowimg_context.get("task_full_name", task.name)
-        redirect = redirect_stdout(RedirectToLog(flowimg_context.get("logger"))) if task.log_stdout else nullcontext()
+        # Prefect sent printed lines to the task runner's logger, not the task's.
+        redirect = redirect_stdout(RedirectToLog(self.logger)) if task.log_stdout else nullcontext()
         try:
             with redirect:
                 value = _call_with_timeout(task, inputs)
