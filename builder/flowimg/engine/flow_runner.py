@@ -124,7 +124,13 @@ class FlowRunner:
         base = {k: v for k, v in ctx.items() if k not in ("flow", "caches")}
         mapped_children: Dict[Any, List[Any]] = {}
         with executor.start():
+            from ..tasks.core.constants import Constant
+
             for task in flow.sorted_tasks():
+                if isinstance(task, Constant):
+                    # Prefect never runs constants: their state is their value.
+                    task_states[task] = Success(result=task.value)
+                    continue
                 current = task_states.get(task)
                 if current is not None and current.is_finished() and not current.is_mapped():
                     continue
