@@ -111,6 +111,20 @@ def _all_states(task_states: Dict[Any, Any]) -> List[Any]:
     return out
 
 
+def _every_task_has_a_state(flow: Flow, state: Any) -> Any:
+    from ..engine.state import Pending
+
+    if isinstance(state.result, BaseException):
+        flow.logger.error(f"Unexpected error occured in FlowRunner: {state.result!r}")
+        return state
+    if not isinstance(state.result, dict):
+        state.result = {}
+    for task in flow.ordered_tasks():
+        if task not in state.result:
+            state.result[task] = Pending("Task not run.")
+    return state
+
+
 def run_flow(flow: Flow, parameters: Optional[Dict[str, Any]], run_on_schedule: Optional[bool],
              runner_cls: Optional[type], kwargs: Dict[str, Any]) -> Any:
     parameters = dict(parameters or {})
@@ -125,7 +139,7 @@ def run_flow(flow: Flow, parameters: Optional[Dict[str, Any]], run_on_schedule: 
     if run_on_schedule is None:
         run_on_schedule = True
     if not run_on_schedule or flow.schedule is None:
-        return run_once(flow, parameters, runner_cls, kwargs)
+        return _every_task_has_a_state(flow, run_once(flow, parameters, runner_cls, kwargs))
     state = None
     while True:
         event = _next_event(flow.schedule)
@@ -138,7 +152,7 @@ def run_flow(flow: Flow, parameters: Optional[Dict[str, Any]], run_on_schedule: 
         if start.tzinfo is not None and start > _now():
             flow.logger.info(f"Waiting for next scheduled run at {start}")
         _sleep_until(start)
-        state = run_once(flow, {**defaults, **parameters}, runner_cls, dict(kwargs))
+        state = _every_task_has_a_state(flow, run_once(flow, {**defaults, **parameters}, runner_cls, dict(kwargs)))
 
 
 def failure_summary(flow: Flow, state: Any) -> str:

@@ -21,6 +21,10 @@ class TaskDefinitionError(FlowimgError, ValueError):
     """A task was defined or wired in a way the engine cannot run."""
 
 
+class TaskTypeError(FlowimgError, TypeError):
+    """A task was called or mapped with arguments it cannot take."""
+
+
 def run_signature(task: "Task") -> Any:
     """The `run` signature, cached per function (binding happens for every call in a flow)."""
     import inspect
@@ -175,7 +179,7 @@ class Task:
         try:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TaskDefinitionError(f"task '{self.name}' was called with wrong arguments: {exc}") from None
+            raise TaskTypeError(f"task '{self.name}' was called with wrong arguments: {exc}") from None
         names = list(signature.parameters)
         positions = {names[i]: i for i in range(len(args))}
         callargs = {names[i]: arg for i, arg in enumerate(args)}
@@ -194,7 +198,17 @@ class Task:
     def map(self, *args: Any, upstream_tasks: Optional[Iterable[Any]] = None, flow: Any = None,
             task_args: Optional[dict] = None, **kwargs: Any) -> "Task":
         """One child run per element of the mapped arguments (wrap the rest in `unmapped`)."""
-        new = self.copy(**(task_args or {}))
+        from .edge import EdgeAnnotation
+
+        for arg in args:
+            if not hasattr(arg, "__getitem__") and not isinstance(arg, EdgeAnnotation):
+                raise TaskTypeError(
+                    f"task '{self.name}' cannot map over {repr(arg)[:20]} (a {type(arg).__name__}); map over a "
+                    "list, tuple or task result, and wrap values every child shares in unmapped(...)"
+                )
+        task_args = dict(task_args or {})
+        task_args.setdefault("nout", None)
+        new = self.copy(**task_args)
         return new.bind(*args, mapped=True, upstream_tasks=upstream_tasks, flow=flow, **kwargs)
 
     def _flow_for(self, flow: Any) -> Any:
