@@ -474,3 +474,17 @@ def test_a_schedule_without_clocks_is_refused():
 
     with pytest.raises(FlowimgError, match="no clocks"):
         Flow("x", schedule=Empty())
+
+
+def test_pause_is_refused_as_a_failed_task_and_the_run_ends():
+    @task
+    def wait_for_me():
+        raise signals.PAUSE("approve me")
+
+    with Flow("p") as flow:
+        paused = wait_for_me()
+        after = add_ten(paused)
+    state = flow.run()
+    assert state.is_failed()
+    assert "backend" in state.result[paused].message
+    assert isinstance(state.result[after], TriggerFailed)

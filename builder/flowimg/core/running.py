@@ -96,11 +96,22 @@ def run_once(flow: Flow, parameters: Dict[str, Any], runner_cls: Optional[type],
         task_states = state.result
         waiting = [s.start_time for s in _all_states(task_states) if s.is_scheduled() and s.start_time is not None]
         earliest = min(waiting, default=None)
+        if earliest is None:
+            # Nothing waits for a retry, so another pass could not change anything.
+            from ..engine.state import Failed
+
+            return _give_up(flow, state, Failed)
         if earliest is not None and earliest > _now():
             flow.logger.info(f"Waiting for next available Task run at {earliest}")
         _sleep_until(earliest)
     _remember_caches(state)
     return state
+
+
+def _give_up(flow: Flow, state: Any, failed: type) -> Any:
+    stuck = [flow.slugs[t] for t, s in state.result.items() if not s.is_finished()]
+    flow.logger.error(f"Flow run FAILED: tasks cannot finish: {', '.join(stuck)}")
+    return failed(f"Tasks could not finish: {', '.join(stuck)}", result=state.result)
 
 
 def _all_states(task_states: Dict[Any, Any]) -> List[Any]:

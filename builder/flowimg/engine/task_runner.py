@@ -156,6 +156,9 @@ class TaskRunner:
             looped.loop_count = flowimg_context.get("task_loop_count") or 1
             looped.message = looped.message or f"Task is looping ({looped.loop_count})"
             return looped
+        except signals.PAUSE:
+            return Failed("PAUSE needs a person to resume the run through a backend flowimg does not have; "
+                          "split the flow in two instead")
         except signals.PrefectStateSignal as exc:
             self.logger.info(f"{type(exc).__name__} signal raised: {exc!r}")
             return exc.state
