@@ -356,13 +356,18 @@ def test_imperative_api_and_task_subclasses():
     assert bound.run().result[m].result == 10
 
 
-def test_a_cycle_is_one_clear_error():
+def test_a_cycle_is_one_clear_error_and_a_failed_run():
     a, b = task(lambda x=None: 1, name="a"), task(lambda x=None: 2, name="b")
     flow = Flow("cyc")
     flow.add_edge(a, b, key="x")
     flow.add_edge(b, a, key="x")
     with pytest.raises(FlowimgError, match=r"flow 'cyc' has a cycle: .*a-1.*b-1"):
-        flow.run()
+        flow.validate()
+    state = flow.run()
+    assert state.is_failed() and "has a cycle" in state.message
+    from flowimg.core.running import failure_summary
+
+    assert failure_summary(flow, state).startswith("flow 'cyc' has a cycle: ")
 
 
 def test_context_has_run_information_and_log_stdout_goes_to_the_task_logger(caplog):
@@ -427,9 +432,8 @@ def test_loading_flag_makes_run_return_at_once():
     with Flow("l") as flow:
         task(lambda: ran.append(1), name="side_effect")()
     with flowimg.context(loading_flow=True):
-        not_run = flow.run()
+        assert flow.run() is None
     assert ran == []
-    assert not_run.is_pending() and not_run.result[flow.get_tasks()[0]].result is None
     assert flow.run().is_successful() and ran == [1]
 
 
@@ -488,3 +492,31 @@ def test_pause_is_refused_as_a_failed_task_and_the_run_ends():
     assert state.is_failed()
     assert "backend" in state.result[paused].message
     assert isinstance(state.result[after], TriggerFailed)
+
+
+def test_apply_map_builds_the_same_structure_every_time():
+    from flowimg import Flow, apply_map, case, task
+    from flowimg.tasks.control_flow import merge
+
+    def build():
+        inc, neg, even = task(lambda x: x + 1, name="inc"), task(lambda x: -x, name="neg"), task(
+            lambda x: x % 2 == 0, name="even")
+
+        def branch(x):
+            cond = even(x)
+            with case(cond, True):
+                a = inc(x)
+            with case(cond, False):
+                b = neg(x)
+            return merge(a, b)
+
+        with Flow("apply") as flow:
+            out = apply_map(branch, range(4))
+        return flow, out
+
+    flows = [build() for _ in range(5)]
+    assert len({flow.structure_hash() for flow, _ in flows}) == 1
+    flow, out = flows[0]
+    state = flow.run()
+    assert state.result[out].result == [1, -1, 3, -3]
+    assert [t.name for t in state.result if t.name.startswith("Constant")] == ["Constant[range]"]

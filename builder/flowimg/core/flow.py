@@ -326,13 +326,11 @@ class Flow:
             runner_cls: Optional[type] = None, **kwargs: Any) -> Any:
         """Run the flow here (on its schedule, if it has one) and return its final State.
 
-        While flowimg loads a script (register, run, build checks) this returns at once, so a
-        module-level `flow.run()` never runs the flow as a side effect of loading it. (Prefect
-        returned None; a Pending state whose every task is "not run" lets scripts that read
-        `state.result[task].result` at module level still load.)
+        While flowimg loads a script (register, run, build checks) this returns None at once, as
+        Prefect's did, so a module-level `flow.run()` never runs the flow as a side effect of loading.
         """
         if context.get("loading_flow"):
-            return _not_run()
+            return None
         if "_ctx" in self.__dict__:
             raise FlowimgError(
                 f"flow.run() was called inside `with Flow('{self.name}')`; call it after the with block"
@@ -362,19 +360,6 @@ class Flow:
 
     def diagnostic(self) -> None:
         return None
-
-
-class _NotRunResults(dict):
-    def __missing__(self, task: Any) -> Any:
-        from ..engine.state import Pending
-
-        return Pending("Task not run: flowimg is loading this script.")
-
-
-def _not_run() -> Any:
-    from ..engine.state import Pending
-
-    return Pending("Flow not run: flowimg is loading this script.", result=_NotRunResults())
 
 
 def _is_constant(task: Task) -> bool:

@@ -145,7 +145,13 @@ def run_flow(flow: Flow, parameters: Optional[Dict[str, Any]], run_on_schedule: 
     if "return_tasks" in kwargs:
         raise FlowimgError("flow.run() does not take return_tasks; every task's state is in state.result")
     check_parameters(flow, parameters)
-    flow.validate()
+    try:
+        flow.validate()
+    except FlowValidationError as exc:
+        from ..engine.state import Failed
+
+        flow.logger.error(f"Flow run FAILED: {exc}")
+        return Failed(str(exc), result={})
     context.setdefault("caches", {})
     if run_on_schedule is None:
         run_on_schedule = True
@@ -185,6 +191,8 @@ def failure_summary(flow: Flow, state: Any) -> str:
                 not_run.append(f"'{slug}'")
             else:
                 failed.append(f"task '{slug}': {child.message}")
+    if not failed and not not_run and (state.message or "").startswith(f"flow '{flow.name}' "):
+        return state.message
     words = "; ".join(failed) or (state.message or "failed")
     if not_run:
         words += f"; not run because an upstream task failed: {', '.join(not_run)}"

@@ -98,8 +98,8 @@ def apply_map(func: Callable, *args: Any, flow: Any = None, **kwargs: Any) -> An
     placeholders = {}
     call_args = []
     for i, arg in enumerate(args):
-        call_args.append(_placeholder(arg, f"arg_{i}", placeholders))
-    call_kwargs = {k: _placeholder(v, k, placeholders) for k, v in kwargs.items()}
+        call_args.append(_placeholder(arg, f"arg_{i}", placeholders, flow))
+    call_kwargs = {k: _placeholder(v, k, placeholders, flow) for k, v in kwargs.items()}
     with context(flow=inner, mapped=True):
         result = func(*call_args, **call_kwargs)
     made: dict = {}
@@ -107,11 +107,11 @@ def apply_map(func: Callable, *args: Any, flow: Any = None, **kwargs: Any) -> An
     for t in inner.sorted_tasks():
         if t in placeholders:
             continue
-        edges = inner.edges_to(t)
+        edges = inner._edges_to.get(t, [])
         call = {}
         ups = []
         any_mapped = False
-        for e in sorted(edges, key=lambda e: (e.key is None, e.position if e.position is not None else 0)):
+        for e in edges:
             src = e.upstream_task
             if src in placeholders:
                 value, is_mapped = placeholders[src]
@@ -139,11 +139,14 @@ def apply_map(func: Callable, *args: Any, flow: Any = None, **kwargs: Any) -> An
     return _swap(result, made)
 
 
-def _placeholder(value: Any, name: str, placeholders: dict) -> Any:
+def _placeholder(value: Any, name: str, placeholders: dict, flow: Any) -> Any:
+    """A stand-in task for one argument of `apply_map`'s function; the value becomes one task."""
     from ..core.task import Task
 
     value, notes = _strip(value)
     is_mapped = notes.get("mapped", True)
+    if is_mapped:
+        value = as_task(value, flow=flow)
     holder = Task(name=f"apply_map:{name}")
     placeholders[holder] = (value, is_mapped)
     return holder
