@@ -117,3 +117,18 @@ def test_a_schedule_is_structure_only_when_present():
     other.schedule = Every(30)
     assert flow.structure_hash() != other.structure_hash()
     assert describe_structure_change(flow.structure(), other.structure()) == ["schedule changed"]
+
+
+
+def test_a_flow_pickled_by_the_first_engine_asks_to_be_registered_again():
+    import pickle
+
+    import pytest
+
+    from flowimg.errors import FlowimgError
+
+    # What the first engine's pickles hold: flowimg.flow.Node objects with a plain __dict__.
+    old_node = (b"ccopy_reg\n_reconstructor\n(cflowimg.flow\nNode\nc__builtin__\nobject\nNtR"
+                b"(dVslug\nVget_data-1\nsb.")
+    with pytest.raises(FlowimgError, match="register it again"):
+        pickle.loads(old_node)
