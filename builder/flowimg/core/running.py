@@ -162,7 +162,7 @@ def run_flow(flow: Flow, parameters: Optional[Dict[str, Any]], run_on_schedule: 
         event = _next_event(flow.schedule)
         if event is None:
             if state is None:
-                raise FlowimgError(f"flow '{flow.name}' has a schedule with no more runs; "
+                raise FlowValidationError(f"flow '{flow.name}' has a schedule with no more runs; "
                                    "run it with run_on_schedule=False")
             return state
         start, defaults = event
