@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
@@ -73,6 +72,8 @@ def defaults_from_attrs(*attr_args: str) -> Callable:
     """Decorate `run`: arguments left as None take the task attribute of the same name."""
 
     def wrapper(method: Callable) -> Callable:
+        import inspect
+
         names = attr_args or tuple(p for p in inspect.signature(method).parameters if p != "self")
 
         @functools.wraps(method)
