@@ -191,11 +191,11 @@ class TaskRunner:
                                           cached_inputs=inputs, cached_parameters=fields.get("parameters")))
 
     def _checkpoint(self, state: State, inputs: Dict[str, Any]) -> None:
-        from .results import checkpointing
-
         result = self.task.result
         if result is None or not state.is_successful() or state.is_skipped() or self.task.checkpoint is False:
             return
+        from .results import checkpointing
+
         if not checkpointing() or not hasattr(result, "write"):
             return
         fields = self._target_fields(inputs)
@@ -286,9 +286,7 @@ def run_task(task: Any, state: Optional[State], upstream_states: Dict[Any, State
             up.map_states = list(children)
             up.result = [s.result for s in up.map_states]
     runner = (task_runner_cls or TaskRunner)(task=task)
-    with flowimg_context(context):
-        return runner.run(state=state, upstream_states=upstream_states, context=context,
-                          is_mapped_parent=is_mapped_parent)
+    return runner.run(state=state, upstream_states=upstream_states, context=context, is_mapped_parent=is_mapped_parent)
 
 
 __all__ = ["TaskRunner", "run_task", "CACHES", "NoResult"]
