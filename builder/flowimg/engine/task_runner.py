@@ -125,7 +125,7 @@ class TaskRunner:
             raise signals.ENDRUN(self._change(state, TriggerFailed(
                 f"Unexpected error while checking task trigger: {exc!r}", result=exc)))
         state = self._change(state, Running("Starting task run."))
-        new = self._call(inputs)
+        new = self.get_task_run_state(inputs)
         new = self._change(state, new)
         new = self._cache(new, inputs)
         self._checkpoint(new, inputs)
@@ -141,14 +141,14 @@ class TaskRunner:
         except (KeyError, IndexError, TypeError, ValueError):
             pass
 
-    def _call(self, inputs: Dict[str, Any]) -> State:
+    def get_task_run_state(self, inputs: Dict[str, Any]) -> State:
         task = self.task
         name = flowimg_context.get("task_full_name", task.name)
         # Prefect sent printed lines to the task runner's logger, not the task's.
         redirect = redirect_stdout(RedirectToLog(self.logger)) if task.log_stdout else nullcontext()
         try:
             with redirect:
-                value = _call_with_timeout(task, inputs)
+                value = run_task_with_timeout(task, inputs)
         except signals.TaskTimeoutSignal as exc:
             return TimedOut("Task timed out during execution.", result=exc)
         except signals.LOOP as exc:
@@ -253,7 +253,7 @@ def _ready_to_map(upstream_states: Dict[Any, State]) -> State:
     return Mapped("Ready to proceed with mapping.", n_map_states=min(sizes, default=0))
 
 
-def _call_with_timeout(task: Any, inputs: Dict[str, Any]) -> Any:
+def run_task_with_timeout(task: Any, inputs: Dict[str, Any]) -> Any:
     if not task.timeout:
         return task.run(**inputs)
     outcome: Dict[str, Any] = {}
