@@ -358,9 +358,6 @@ class Flow:
             data["schedule"] = schedule_dict(self.schedule)
         return data
 
-    def diagnostic(self) -> None:
-        return None
-
 
 def _is_constant(task: Task) -> bool:
     from ..tasks.core.constants import Constant

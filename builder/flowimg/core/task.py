@@ -52,10 +52,6 @@ def _check_run_signature(task: "Task") -> None:
             )
 
 
-def _trigger_name(trigger: Any) -> str:
-    return getattr(trigger, "__name__", repr(trigger))
-
-
 class Task:
     """A unit of work: subclass it and define `run()`, or use the `@task` decorator."""
 
@@ -104,8 +100,6 @@ class Task:
             )
         self.trigger = trigger
         self.skip_on_upstream_skip = skip_on_upstream_skip
-        if cache_for is None and cache_validator is not None:
-            cache_for = None
         self.cache_for = cache_for
         self.cache_key = cache_key
         if cache_validator is None:

@@ -1,7 +1,6 @@
 """Task and flow run states, with Prefect 1's class tree so `isinstance` checks and predicates agree."""
 from __future__ import annotations
 
-import datetime
 from typing import Any, Dict, List, Optional
 
 
@@ -100,10 +99,6 @@ class State:
 
     def load_cached_results(self, results: Any = None) -> "State":
         return self
-
-
-def _utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class Pending(State):
