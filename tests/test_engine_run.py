@@ -520,3 +520,25 @@ def test_apply_map_builds_the_same_structure_every_time():
     state = flow.run()
     assert state.result[out].result == [1, -1, 3, -3]
     assert [t.name for t in state.result if t.name.startswith("Constant")] == ["Constant[range]"]
+
+
+def test_a_failing_state_handler_fails_the_task_with_prefects_message():
+    def broken(task, old, new):
+        raise RuntimeError("handler bug")
+
+    with Flow("h") as flow:
+        out = task(lambda: 1, name="one", state_handlers=[broken])()
+    state = flow.run()
+    assert state.result[out].is_failed()
+    assert state.result[out].message == "Unexpected error while calling state handlers: RuntimeError('handler bug')"
+
+
+def test_template_tasks_render_with_inputs_and_context():
+    from flowimg.tasks.templates import JinjaTemplate, StringFormatter
+
+    with Flow("tpl") as flow:
+        jinja = JinjaTemplate(template="{{ flow_name }}: {{ x }}")(x=Parameter("x", default=3))
+        fmt = StringFormatter(template="{flow_name}/{y}")(y=4)
+    state = flow.run()
+    assert state.result[jinja].result == "tpl: 3"
+    assert state.result[fmt].result == "tpl/4"

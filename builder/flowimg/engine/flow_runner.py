@@ -62,18 +62,24 @@ class FlowRunner:
         self.logger = get_logger("FlowRunner")
 
     def _change(self, old: State, new: State) -> State:
+        """Every flow state change goes through the flow's, then the runner's, state handlers."""
         if new is old:
             return new
         try:
-            for handler in self.state_handlers:
-                handler(self, old, new)
             for handler in self.flow.state_handlers:
                 new = handler(self.flow, old, new) or new
+            for handler in self.state_handlers:
+                new = handler(self, old, new) or new
         except signals.ENDRUN as exc:
             return exc.state
+        except signals.PrefectStateSignal as exc:
+            return exc.state
         except Exception as exc:
-            self.logger.exception(f"Exception raised while calling state handlers: {exc!r}")
-            return Failed(f"Exception raised while calling state handlers: {exc!r}", result=exc)
+            if flowimg_context.get("raise_on_exception"):
+                raise
+            message = f"Unexpected error while calling state handlers: {exc!r}"
+            self.logger.exception(message)
+            return Failed(message, result=exc)
         return new
 
     def run(self, state: Optional[State] = None, task_states: Optional[Dict[Any, State]] = None,

@@ -44,20 +44,24 @@ class TaskRunner:
         self.logger = get_logger("TaskRunner")
 
     def _change(self, old: State, new: State) -> State:
-        """Every state change goes through the runner's, then the task's, state handlers."""
+        """Every state change goes through the task's, then the runner's, state handlers."""
         if new is old:
             return new
         try:
-            for handler in self.state_handlers:
-                handler(self, old, new)
             for handler in self.task.state_handlers:
                 new = handler(self.task, old, new) or new
-        except signals.ENDRUN:
+            for handler in self.state_handlers:
+                new = handler(self, old, new) or new
+        except (signals.PAUSE, signals.ENDRUN):
             raise
+        except signals.PrefectStateSignal as exc:
+            return exc.state
         except Exception as exc:
-            name = flowimg_context.get("task_full_name", self.task.name)
-            self.logger.exception(f"Task '{name}': Exception raised while calling state handlers: {exc!r}")
-            raise signals.ENDRUN(Failed(f"Exception raised while calling state handlers: {exc!r}", result=exc))
+            if flowimg_context.get("raise_on_exception"):
+                raise
+            message = f"Unexpected error while calling state handlers: {exc!r}"
+            self.logger.exception(message)
+            raise signals.ENDRUN(Failed(message, result=exc))
         return new
 
     def run(self, state: Optional[State] = None, upstream_states: Optional[Dict[Any, State]] = None,
