@@ -542,3 +542,31 @@ def test_template_tasks_render_with_inputs_and_context():
     state = flow.run()
     assert state.result[jinja].result == "tpl: 3"
     assert state.result[fmt].result == "tpl/4"
+
+
+def test_scheduled_start_time_prints_like_prefects_pendulum_datetime():
+    from flowimg.utilities.datetimes import DateTime
+
+    @task
+    def week_later():
+        return flowimg.context.get("scheduled_start_time") + datetime.timedelta(days=7)
+
+    with Flow("dates") as flow:
+        later = week_later()
+    value = flow.run().result[later].result
+    assert isinstance(value, DateTime)
+    assert str(value) == value.isoformat() and "T" in str(value)
+    assert repr(DateTime(2026, 12, 3, 23, 55, 40, 150964, tzinfo=datetime.timezone.utc)) == (
+        "DateTime(2026, 12, 3, 23, 55, 40, 150964, tzinfo=Timezone('UTC'))")
+
+
+def test_slack_notifier_reads_its_secret_and_skips_unselected_states():
+    from flowimg.utilities.notifications import slack_notifier
+
+    handler = slack_notifier(only_states=[Failed])
+    with Flow("notify") as flow:
+        out = task(lambda: 1, name="one", state_handlers=[handler])()
+    assert flow.run().result[out].message == (
+        "Unexpected error while calling state handlers: ValueError('Local Secret \"SLACK_WEBHOOK_URL\" was not found.')")
+    with flowimg.context(secrets={"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/unused"}):
+        assert flow.run().result[out].result == 1

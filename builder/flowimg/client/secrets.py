@@ -30,7 +30,6 @@ class Secret:
                     return json.loads(raw)
                 except ValueError:
                     return raw
-        raise ValueError(
-            f'Local Secret "{self.name}" was not found; set it with flowimg.context(secrets={{...}}) or '
-            f"the environment variable FLOWIMG__CONTEXT__SECRETS__{self.name}"
-        )
+        # Prefect's exact words (they end up in task state messages); the module docstring says where
+        # secrets come from.
+        raise ValueError(f'Local Secret "{self.name}" was not found.')

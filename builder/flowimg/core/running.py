@@ -6,6 +6,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from ..utilities.context import context
+from ..utilities.datetimes import as_datetime
 from ..errors import FlowimgError
 from .flow import Flow, FlowValidationError
 
@@ -166,10 +167,13 @@ def run_flow(flow: Flow, parameters: Optional[Dict[str, Any]], run_on_schedule: 
                                    "run it with run_on_schedule=False")
             return state
         start, defaults = event
+        start = as_datetime(start)
         if start.tzinfo is not None and start > _now():
             flow.logger.info(f"Waiting for next scheduled run at {start}")
         _sleep_until(start)
-        state = _every_task_has_a_state(flow, run_once(flow, {**defaults, **parameters}, runner_cls, dict(kwargs)))
+        run_kwargs = dict(kwargs)
+        run_kwargs["context"] = dict(run_kwargs.get("context") or {}, scheduled_start_time=start)
+        state = _every_task_has_a_state(flow, run_once(flow, {**defaults, **parameters}, runner_cls, run_kwargs))
 
 
 def failure_summary(flow: Flow, state: Any) -> str:

@@ -12,6 +12,8 @@ import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..utilities.context import context as flowimg_context
+from ..utilities.datetimes import as_datetime
+from ..utilities.datetimes import now as now_datetime
 from ..utilities.logging import get_logger
 from . import signals
 from .state import Failed, Mapped, Pending, Running, State, Success
@@ -91,7 +93,7 @@ class FlowRunner:
         given = dict(parameters or {})
         params = {p.name: p.default for p in flow.ordered_tasks() if _is_parameter(p)}
         params.update(given)
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = now_datetime()
         ctx: Dict[str, Any] = dict(_dates(now))
         ctx.update(flowimg_context.to_dict())
         ctx.update(context or {})
@@ -99,7 +101,7 @@ class FlowRunner:
         ctx.setdefault("flow_run_id", str(uuid.uuid4()))
         ctx.setdefault("flow_run_name", ctx["flow_run_id"])
         ctx.setdefault("flow_id", flow.name)
-        ctx.setdefault("scheduled_start_time", now)
+        ctx["scheduled_start_time"] = as_datetime(ctx.get("scheduled_start_time") or now)
         ctx.setdefault("caches", {})
         self.logger.info(f"Beginning Flow run for '{flow.name}'")
         with flowimg_context(ctx):
