@@ -570,3 +570,22 @@ def test_slack_notifier_reads_its_secret_and_skips_unselected_states():
         "Unexpected error while calling state handlers: ValueError('Local Secret \"SLACK_WEBHOOK_URL\" was not found.')")
     with flowimg.context(secrets={"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/unused"}):
         assert flow.run().result[out].result == 1
+
+
+def test_an_unknown_trigger_name_is_one_clear_error():
+    from flowimg import triggers
+
+    with pytest.raises(AttributeError, match="no trigger 'all_sucessful'; use one of: all_successful"):
+        triggers.all_sucessful
+
+
+def test_log_level_comes_from_the_environment(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "quiet.py"
+    script.write_text("from flowimg import Flow, task\nwith Flow('q') as flow:\n    task(lambda: 1, name='one')()\n"
+                      "flow.run()\n")
+    quiet = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                           env={**__import__("os").environ, "FLOWIMG__LOGGING__LEVEL": "WARNING"})
+    assert quiet.returncode == 0 and "Starting task run" not in quiet.stdout

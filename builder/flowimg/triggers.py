@@ -97,3 +97,7 @@ def not_all_skipped(upstream_states: Dict[Any, Any]) -> bool:
     if not all(s.is_successful() for s in states):
         raise signals.TRIGGERFAIL('Trigger was "not_all_skipped" but some of the upstream tasks failed.')
     return True
+
+
+def __getattr__(name: str) -> Any:
+    raise AttributeError(f"flowimg.triggers has no trigger '{name}'; use one of: {', '.join(__all__)}")

@@ -22,8 +22,19 @@ def _configure() -> logging.Logger:
         _handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
         root.addHandler(_handler)
         if root.level == logging.NOTSET:
-            root.setLevel(logging.INFO)
+            root.setLevel(_level_from_environment())
     return root
+
+
+def _level_from_environment() -> int:
+    """FLOWIMG__LOGGING__LEVEL (or Prefect's PREFECT__LOGGING__LEVEL), INFO when unset or unknown."""
+    import os
+
+    for name in ("FLOWIMG__LOGGING__LEVEL", "PREFECT__LOGGING__LEVEL"):
+        level = logging.getLevelName(os.environ.get(name, "").upper())
+        if isinstance(level, int):
+            return level
+    return logging.INFO
 
 
 def get_logger(name: Optional[str] = None) -> logging.Logger:
