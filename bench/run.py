@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from cli_helpers import FLOWIMG, seed_flow  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+from engine import bench_engine  # noqa: E402
 from docker_service import BASE_IMAGE, DOCKER, REGISTRY  # noqa: E402
 from ports import free_port  # noqa: E402
 
@@ -172,7 +174,7 @@ def bench_register(work: Path, backend_url: str, label: str) -> dict:
 def bench_run_overhead(work: Path, env: dict) -> dict:
     """`flowimg run` of a registered Local flow against `python flow.py` running the same flow."""
     script = work / "direct.py"
-    script.write_text(seed_flow() + "\nif __name__ == '__main__':\n    flow.run(log=lambda _: None)\n")
+    script.write_text(seed_flow() + "\nif __name__ == '__main__':\n    flow.run()\n")
     sh(FLOWIMG, "register", "-p", str(script), "--project", "RunBench", env=env)
     direct = [timed(lambda: sh(sys.executable, str(script))) for _ in range(ROUNDS)]
     ours = [timed(lambda: sh(FLOWIMG, "run", "example", "--project", "RunBench", env=env)) for _ in range(ROUNDS)]
@@ -256,6 +258,7 @@ def main() -> None:
         results.update(bench_registry_builder(work))
         if "--registry-only" in sys.argv:
             return print(json.dumps(results, indent=2))
+        results.update(bench_engine(ROUNDS))
         results.update(bench_rebuild(work))
         results.update(bench_rebuild(work, health_check=False))
         results.update(bench_register(work, f"sqlite:///{work / 'bench.db'}", "sqlite"))

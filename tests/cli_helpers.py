@@ -75,3 +75,10 @@ def register_failure(result: subprocess.CompletedProcess) -> str:
     message = [line for line in lines[at + 1:] if line.startswith("    ")]
     assert len(message) == 1 and "1 errored" in result.stdout, result.stdout
     return message[0].strip()
+
+
+def results_by_slug(flow) -> dict:
+    """Run a flow once and give each task's result by slug (raises when the flow fails)."""
+    state = flow.run(run_on_schedule=False)
+    assert state.is_successful(), state
+    return {flow.slugs[task]: task_state.result for task, task_state in state.result.items()}

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from cli_helpers import results_by_slug
 from cloud_services import REGION, closed_port, gcs_admin_client, s3_admin_client, unique_bucket
 from flowimg.errors import FlowimgError
 from flowimg.flow import Flow
@@ -132,7 +133,7 @@ def run(stored: Dict[str, Any]) -> Tuple[Dict[str, Any], str, List[str]]:
     """What `flowimg run` does: rebuild the storage from its dict, fetch, run."""
     logs: List[str] = []
     flow = from_dict(json.loads(json.dumps(stored))).get_flow(FLOW_NAME, log=logs.append)
-    return flow.run(log=logs.append), flow.structure_hash(), logs
+    return results_by_slug(flow), flow.structure_hash(), logs
 
 
 # --- script mode ---------------------------------------------------------------------------
@@ -378,7 +379,7 @@ def test_default_aws_credentials_secret_is_used(s3_iam, aws_env, tmp_path, monke
     storage.add_flow(Flow(FLOW_NAME))
     logs: List[str] = []
     storage.build(log=logs.append)
-    assert storage.get_flow(FLOW_NAME, log=logs.append).run()["print_data-1"] == 15
+    assert results_by_slug(storage.get_flow(FLOW_NAME, log=logs.append))["print_data-1"] == 15
     assert storage.secret_names() == ["AWS_CREDENTIALS"]
     record = json.dumps(storage.to_dict())
     for value in s3_iam.writer.values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from flowimg import Flow, FlowimgError, Parameter, task
-from flowimg.flow import FlowRunError, describe_structure_change
+from flowimg.flow import describe_structure_change
 
 
 def make(body=lambda: [1, 2, 3], names=("get_data", "print_data"), extra=False):
@@ -18,9 +18,15 @@ def make(body=lambda: [1, 2, 3], names=("get_data", "print_data"), extra=False):
     return flow
 
 
+def by_slug(flow, state):
+    return {flow.slugs[t]: s.result for t, s in state.result.items()}
+
+
 def test_run_passes_results_in_dependency_order():
-    results = make().run(log=lambda _: None)
-    assert results == {"get_data-1": [1, 2, 3], "print_data-1": 6}
+    flow = make()
+    state = flow.run()
+    assert state.is_successful()
+    assert by_slug(flow, state) == {"get_data-1": [1, 2, 3], "print_data-1": 6}
 
 
 def test_task_body_edit_keeps_the_structure_hash():
@@ -38,7 +44,7 @@ def test_structure_changes_change_the_hash_and_are_named(changed, words):
 
 
 def test_reordering_and_edges_are_structure():
-    a, b = task(lambda: 1, name="a"), task(lambda: 2, name="b")
+    a, b = task(lambda: 1, name="a"), task(lambda x=None: 2, name="b")
     with Flow("f") as one:
         a(); b()
     with Flow("f") as two:
@@ -55,13 +61,15 @@ def test_parameters_defaults_and_required():
     with Flow("p") as flow:
         x = Parameter("x", default=2)
         y = Parameter("y")
-        add(x, y=y)
-    assert flow.parameters() == {"x": 2, "y": None}
-    assert flow.run({"y": 3}, log=lambda _: None)["add-1"] == 5
+        total = add(x, y=y)
+    assert flow.parameter_defaults() == {"x": 2, "y": None}
+    assert {p.name for p in flow.parameters()} == {"x", "y"}
+    assert flow.run({"y": 3}).result[total].result == 5
+    assert flow.run(y=4).result[total].result == 6
     with pytest.raises(FlowimgError, match="needs parameter 'y'"):
-        flow.run({}, log=lambda _: None)
+        flow.run({})
     with pytest.raises(FlowimgError, match="has no parameter z"):
-        flow.run({"y": 1, "z": 1}, log=lambda _: None)
+        flow.run({"y": 1, "z": 1})
 
 
 def test_a_parameter_made_outside_the_flow_joins_it_once():
@@ -73,14 +81,18 @@ def test_a_parameter_made_outside_the_flow_joins_it_once():
     assert [t["slug"] for t in flow.structure()["tasks"]] == ["p", "inc-1", "inc-2"]
 
 
-def test_a_failing_task_fails_the_run_with_its_name():
+def test_a_failing_task_fails_the_flow_state_and_names_the_task():
+    from flowimg.core.running import failure_summary
+
     def boom():
         raise ValueError("no data")
 
     with Flow("f") as flow:
         task(boom)()
-    with pytest.raises(FlowRunError, match=r"task 'boom-1' of flow 'f' failed: ValueError: no data"):
-        flow.run(log=lambda _: None)
+    state = flow.run()
+    assert state.is_failed()
+    assert failure_summary(flow, state) == (
+        "flow 'f' failed: task 'boom-1': Error during execution of task: ValueError('no data')")
 
 
 def test_calling_a_task_outside_a_flow_is_a_clear_error():

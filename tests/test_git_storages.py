@@ -24,6 +24,7 @@ from flowimg.loading import load_script, pick_flow
 from flowimg.storage import from_dict
 from flowimg.storage.base import Storage
 from flowimg.storage.git_hosted import forget_folder
+from cli_helpers import results_by_slug
 from ports import closed_port
 
 FLOW_PATH = "flows/my_flow.py"
@@ -196,7 +197,7 @@ def register(case: Case, storage: Optional[Storage] = None, log: Optional[List[s
 
 def run(registered: Dict[str, Any], log: List[str]) -> Any:
     flow = from_dict(registered).get_flow("example", log=log.append)
-    return flow, flow.run(log=log.append)
+    return flow, results_by_slug(flow)
 
 
 def last_fetch(log: List[str]) -> str:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cli_helpers import seed_flow
+from cli_helpers import results_by_slug, seed_flow
 from flowimg import FlowimgError
 from flowimg.loading import PICKLE_MAGIC, flow_from_bytes, flow_to_bytes, load_module, load_script, pick_flow
 
@@ -22,7 +22,7 @@ def test_script_runs_without_main_block_with_file_set_and_sibling_import(tmp_pat
     )
     flows = load_script(str(script))
     assert list(flows) == ["f"]
-    assert flows["f"].run(log=lambda _: None)["answer-1"] == 42
+    assert results_by_slug(flows["f"])["answer-1"] == 42
 
 
 def test_script_text_given_directly(tmp_path):
@@ -70,7 +70,7 @@ def test_pickle_round_trip_runs_the_same_code(tmp_path):
     assert set(header) == {"python", "flowimg", "cloudpickle"}
     again = flow_from_bytes(data)
     assert again.structure_hash() == flow.structure_hash()
-    assert again.run(log=lambda _: None)["get_data-1"] == [1, 2, 3, 4, 5]
+    assert results_by_slug(again)["get_data-1"] == [1, 2, 3, 4, 5]
 
 
 def test_pickle_from_another_python_is_a_clear_error(tmp_path):

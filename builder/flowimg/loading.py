@@ -12,10 +12,11 @@ import platform
 import sys
 import traceback
 import types
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from .errors import FlowimgError, MissingModule
 from .flow import Flow
+from .utilities.context import context
 
 PICKLE_MAGIC = b"FLOWIMG-PICKLE-1\n"
 SCRIPT_MODULE_NAME = "__flowimg_script__"
@@ -23,6 +24,11 @@ SCRIPT_MODULE_NAME = "__flowimg_script__"
 
 class NoFlowFound(FlowimgError):
     """A script ran fine but defined no flow (a helper module beside the flows, say)."""
+
+
+def loading_flows() -> Any:
+    """While set, a script's module-level `flow.run()` returns at once instead of running the flow."""
+    return context(loading_flow=True)
 
 
 def _flows_in(namespace: dict) -> Dict[str, Flow]:
@@ -70,7 +76,8 @@ def load_script(path: str, text: Optional[str] = None) -> Dict[str, Flow]:
     if is_local and folder not in sys.path:
         sys.path.insert(0, folder)
     try:
-        exec(code, module.__dict__)
+        with loading_flows():
+            exec(code, module.__dict__)
     except FlowimgError as exc:
         raise FlowimgError(f"{_where(exc, path)}: {exc}") from None
     except BaseException as exc:
@@ -88,7 +95,8 @@ def load_script(path: str, text: Optional[str] = None) -> Dict[str, Flow]:
 
 def load_module(name: str) -> Dict[str, Flow]:
     try:
-        module = importlib.import_module(name)
+        with loading_flows():
+            module = importlib.import_module(name)
     except ImportError as exc:
         raise FlowimgError(f"cannot import module '{name}': {exc}; check the name and sys.path") from None
     flows = _flows_in(vars(module))

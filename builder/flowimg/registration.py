@@ -31,7 +31,7 @@ def _json_default(value: Any) -> Any:
 
 def _parameters(flow: Any) -> Dict[str, Any]:
     """Parameter defaults as JSON values (non-JSON defaults by their repr), so they can be compared."""
-    return json.loads(json.dumps(flow.parameters(), default=_json_default, sort_keys=True))
+    return json.loads(json.dumps(flow.parameter_defaults(), default=_json_default, sort_keys=True))
 
 
 def attach_storages(found: List[FoundFlow]) -> Dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from .backend.base import Backend, FlowVersion
 from .errors import FlowimgError
-from .runtime import check_structure
+from .runtime import check_structure, run_and_report
 from .secrets import secret_environment
 from .storage import from_dict
 
@@ -35,9 +35,7 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
     if run_image is None:
         flow = storage.get_flow(name, log=log)
         check_structure(flow, registered.structure, register_hint(registered))
-        flow.run(parameters or {}, log=log)
-        log(f"Flow '{name}': Success")
-        return 0
+        return run_and_report(flow, parameters or {}, log)
     return _run_in_image(run_image, registered, parameters or {}, secrets, network,
                          pass_storage=image is not None, log=log)
 

@@ -16,7 +16,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional
 
 from .errors import FlowimgError
-from .flow import describe_structure_change, structure_hash
+from .core.structure import describe_structure_change, structure_hash
 from .manifest import MANIFEST_PATH, flow_from_manifest, loads, storage_problem, structure_problem
 
 
@@ -75,6 +75,20 @@ def check_structure(flow: Any, expected: Dict[str, Any], register_hint: str) -> 
         f"flow '{flow.name}' changed structure since it was registered ({'; '.join(changes)}); "
         f"re-register it: {register_hint}"
     )
+
+
+def run_and_report(flow: Any, params: Dict[str, Any], log: Any) -> int:
+    """Run once (never on the schedule) and turn the flow's final state into an exit code."""
+    from .core.running import failure_summary
+    from .utilities.logging import send_logs_to
+
+    send_logs_to(sys.stderr)
+    state = flow.run(parameters=params, run_on_schedule=False)
+    if state.is_failed():
+        log(f"Error: {failure_summary(flow, state)}")
+        return 1
+    log(f"Flow '{flow.name}': Success")
+    return 0
 
 
 def load(name: str, storage_data: Optional[Dict[str, Any]], manifest: Optional[Dict[str, Any]]) -> Any:
@@ -167,9 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif manifest is not None and storage_data is None:
             check_structure(flow, flow_from_manifest(manifest, name, "this image")["structure"], "rebuild the image")
         _log(f"Running flow '{name}'")
-        flow.run(params, log=_log)
-        _log(f"Flow '{name}': Success")
-        return 0
+        return run_and_report(flow, params, _log)
     except FlowimgError as exc:
         _log(f"Error: {exc}")
         return 1

@@ -2,7 +2,9 @@
 
 A flow runner only ever calls `start()` (a context manager around one flow run), `submit(...)`
 and `wait(...)`. Futures may be real futures resolved only by `wait`, so the runner never reads
-a submitted call's value any other way.
+a submitted call's value any other way. As in Prefect (and as Dask does by itself), a future
+returned by `submit` may be passed as an argument to a later `submit`, also nested in a dict
+keyed by edges or in a list: the executor resolves it before calling the function.
 """
 from __future__ import annotations
 

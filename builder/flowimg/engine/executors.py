@@ -1,0 +1,14 @@
+"""Prefect 0.12's `prefect.engine.executors` path for the executors."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..executors import Executor, LocalExecutor
+
+__all__ = ["Executor", "LocalExecutor", "LocalDaskExecutor", "DaskExecutor"]
+
+
+def __getattr__(name: str) -> Any:
+    from .. import executors
+
+    return getattr(executors, name)

@@ -1,0 +1,1 @@
+"""The task library parts flows use most (Prefect's `prefect.tasks` paths)."""

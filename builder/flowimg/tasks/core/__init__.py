@@ -1,0 +1,1 @@
+"""Core tasks: constants, functions, operators, collections."""

@@ -1,0 +1,19 @@
+"""A task that returns a fixed value (literal arguments become these)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.task import Task
+
+
+class Constant(Task):
+    def __init__(self, value: Any, name: Any = None, **kwargs: Any) -> None:
+        self.value = value
+        if name is None:
+            name = repr(value)
+            if len(name) > 8:
+                name = f"Constant[{type(value).__name__}]"
+        super().__init__(name=name, **kwargs)
+
+    def run(self) -> Any:
+        return self.value

@@ -1,0 +1,1 @@
+"""Helpers with Prefect's import paths (edges, tasks, logging)."""

@@ -1,0 +1,13 @@
+"""`raise_on_exception()`: let a task's exception surface while debugging a flow run."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from .context import context
+
+
+@contextmanager
+def raise_on_exception() -> Iterator[None]:
+    with context(raise_on_exception=True):
+        yield
