@@ -119,3 +119,33 @@ def test_return_tasks_limits_the_result_dict():
         b = after(a)
     state = flow.run()
     assert set(state.result) == {a, b}
+
+
+def test_a_failed_child_of_a_terminal_mapped_task_fails_the_flow():
+    """concepts/mapping.md + concepts/flows.md: a mapped reference task counts its children, so one
+    Failed child fails the flow although the parent is Mapped."""
+    @task
+    def half(x):
+        return 1 // x
+
+    with Flow("s") as flow:
+        r = half.map([1, 0])
+    state = flow.run()
+    assert isinstance(state.result[r], st.Mapped)
+    assert state.is_failed()
+    assert state.message == "Some reference tasks failed."
+
+
+def test_all_skipped_flow_is_successful():
+    """concepts/states.md: Skipped counts as success, so a flow whose tasks all skip succeeds."""
+    from flowimg.engine import signals
+
+    @task
+    def skipper():
+        raise signals.SKIP("nothing to do")
+
+    with Flow("s") as flow:
+        r = skipper()
+    state = flow.run()
+    assert state.is_successful()
+    assert isinstance(state.result[r], st.Skipped)
