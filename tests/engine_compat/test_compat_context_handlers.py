@@ -48,7 +48,8 @@ def test_context_is_a_dict_like_with_attribute_access():
 
 def test_logger_records_use_standard_logging(caplog):
     """concepts/logging.md: task logs go through the standard logging module (logger name
-    '<lib>.<TaskName>' for a task's logger) so ordinary handlers capture them."""
+    '<lib>.<task name>' for a task's logger, '<lib>.TaskRunner' for the runner's start/finish lines)
+    so ordinary handlers capture them."""
     @task(name="Log Me")
     def logs():
         flowimg.context.get("logger").warning("hello from task")
@@ -60,10 +61,15 @@ def test_logger_records_use_standard_logging(caplog):
     recs = [r for r in caplog.records if r.getMessage() == "hello from task"]
     assert len(recs) == 1
     assert recs[0].levelno == logging.WARNING
+    assert recs[0].name == "flowimg.Log Me"
+    runner = [r.getMessage() for r in caplog.records if r.name == "flowimg.TaskRunner"]
+    assert "Task 'Log Me': Starting task run..." in runner
+    assert "Task 'Log Me': Finished task run for task with final state: 'Success'" in runner
 
 
 def test_log_stdout_sends_prints_to_the_logger(caplog):
-    """concepts/logging.md "Logging stdout": with log_stdout=True prints inside the task are logged."""
+    """concepts/logging.md "Logging stdout": with log_stdout=True prints inside the task are logged
+    (by the task runner's logger)."""
     @task(log_stdout=True)
     def printer():
         print("printed line")
@@ -72,7 +78,8 @@ def test_log_stdout_sends_prints_to_the_logger(caplog):
         printer()
     with caplog.at_level(logging.INFO):
         flow.run()
-    assert any(r.getMessage() == "printed line" for r in caplog.records)
+    recs = [r for r in caplog.records if r.getMessage() == "printed line"]
+    assert [r.name for r in recs] == ["flowimg.TaskRunner"]
 
 
 def test_task_subclass_has_self_logger():
