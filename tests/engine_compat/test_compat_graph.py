@@ -39,7 +39,7 @@ def test_comparisons_create_tasks():
     state = flow.run()
     assert state.result[lt].result is True
     assert state.result[ge].result is False
-    assert (x == x) is True
+    assert (x == 3) is False  # a plain bool: == keeps identity semantics
 
 
 def test_indexing_a_task_creates_a_getitem_task():
@@ -193,10 +193,7 @@ def test_cycle_is_refused():
     flow = Flow("cyc")
     a, b = Add(name="a"), Add(name="b")
     flow.add_edge(a, b)
-    try:
-        flow.add_edge(b, a)
-    except ValueError:
-        return  # refusing the edge outright is stricter and fine
+    flow.add_edge(b, a)
     with pytest.raises(ValueError, match="[Cc]ycle"):
         flow.validate()
     state = flow.run()
