@@ -20,6 +20,8 @@ need_packages() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v git >/dev/null || missing+=(git)
+  command -v openssl >/dev/null || missing+=(openssl)  # self-signed certificates in the hostile tests
+  command -v setpriv >/dev/null || missing+=(util-linux)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     apt-get update -q >/dev/null
