@@ -229,6 +229,8 @@ class DaskExecutor(Executor):
         kwargs = dict(self.cluster_kwargs)
         if cluster_class is distributed.LocalCluster:
             for key, value in LOCAL_CLUSTER_DEFAULTS.items():
+                if key == "host" and kwargs.get("processes") is False:
+                    continue  # in-process workers talk over dask's inproc transport, which takes no host
                 kwargs.setdefault(key, value)
             kwargs["scheduler_kwargs"] = dict(LOCAL_SCHEDULER_DEFAULTS,
                                               **kwargs.get("scheduler_kwargs") or {})
