@@ -171,3 +171,38 @@ def test_handlers_run_in_order_each_getting_the_previous_result():
         work()
     flow.run()
     assert order == ["first", "second", "first", "second"]
+
+
+def test_a_raising_flow_state_handler_fails_the_flow():
+    """concepts/notifications.md: state handlers run as part of the run; when a flow state handler
+    raises, the flow ends Failed with 'Unexpected error while calling state handlers: <error>'."""
+    def broken(flow, old, new):
+        if new.is_finished():
+            raise ImportError("handler needs a missing package")
+        return new
+
+    @task
+    def ok():
+        return 1
+
+    with Flow("h", state_handlers=[broken]) as flow:
+        ok()
+    state = flow.run()
+    assert state.is_failed()
+    assert state.message == ("Unexpected error while calling state handlers: "
+                             "ImportError('handler needs a missing package')")
+
+
+def test_scheduled_start_time_prints_in_iso_form():
+    """concepts/execution.md context + templating.md: scheduled_start_time is a UTC datetime whose
+    str() is ISO 8601 with a 'T' separator and an offset (Prefect's pendulum DateTime)."""
+    import re
+
+    @task
+    def when():
+        return str(flowimg.context.get("scheduled_start_time"))
+
+    with Flow("c") as flow:
+        r = when()
+    text = flow.run().result[r].result
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", text), text
