@@ -348,9 +348,30 @@ class Flow:
             )
         return None
 
-    def visualize(self, *args: Any, **kwargs: Any) -> None:
-        """flowimg draws no graphs; kept so scripts that call it still run."""
-        return None
+    def visualize(self, flow_state: Any = None, filename: Optional[str] = None, format: Optional[str] = None,
+                  horizontal: bool = False) -> Any:
+        """The task graph as a `graphviz.Digraph` (saved to `filename` when given), as Prefect 1 drew it;
+        without the graphviz package this raises ImportError, as Prefect's did. Loading draws nothing."""
+        if context.get("loading_flow"):
+            return None
+        try:
+            import graphviz
+        except ImportError as exc:
+            raise ImportError("This feature requires graphviz.\n"
+                              "Try re-installing flowimg with `pip install 'flowimg[viz]'`") from exc
+        graph = graphviz.Digraph()
+        if horizontal:
+            graph.graph_attr["rankdir"] = "LR"
+        mapped = {edge.downstream_task for edge in self.edges if edge.mapped}
+        for task in self.tasks:
+            label = f"{task.name} <map>" if task in mapped else task.name
+            graph.node(str(id(task)), graphviz.escape(label), shape="box" if task in mapped else "ellipse")
+        for edge in sorted(self.edges, key=lambda e: (self.slugs[e.upstream_task], self.slugs[e.downstream_task])):
+            graph.edge(str(id(edge.upstream_task)), str(id(edge.downstream_task)), edge.key,
+                       style="dashed" if edge.mapped else None)
+        if filename:
+            graph.render(filename, view=False, format=format, cleanup=True)
+        return graph
 
     def serialize(self, build: bool = False) -> Dict[str, Any]:
         data = {"name": self.name, "structure": self.structure()}
