@@ -28,6 +28,8 @@ test-unit: install
 
 lint: install
 	$(BIN)/python -m compileall -q builder/flowimg tests
+	$(BIN)/ruff check builder tests bench
+	$(BIN)/mypy
 
 bench: install services
 	$(BIN)/python bench/run.py

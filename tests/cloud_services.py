@@ -28,7 +28,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from ports import closed_port, free_port
+from ports import free_port
 
 VENV_BIN = os.path.dirname(sys.executable)
 REGION = "us-east-1"

@@ -1,7 +1,6 @@
 """Shared fixtures. Service fixtures live in their own modules, listed in pytest_plugins."""
 from __future__ import annotations
 
-import os
 
 import pytest
 

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 from cli_helpers import results_by_slug
-from cloud_services import REGION, closed_port, gcs_admin_client, s3_admin_client, unique_bucket
+from cloud_services import REGION, gcs_admin_client, s3_admin_client, unique_bucket
+from ports import closed_port
 from flowimg.errors import FlowimgError
 from flowimg.flow import Flow
 from flowimg.loading import load_script

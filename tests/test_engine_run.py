@@ -9,7 +9,7 @@ import pytest
 import flowimg
 from flowimg import Flow, FlowimgError, Parameter, Task, apply_map, case, flatten, task, unmapped
 from flowimg.engine import signals
-from flowimg.engine.state import Failed, Mapped, Retrying, Skipped, Success, TimedOut, TriggerFailed
+from flowimg.engine.state import Failed, Mapped, Skipped, Success, TimedOut, TriggerFailed
 from flowimg.tasks.control_flow import ifelse, merge, switch
 from flowimg.triggers import always_run, any_failed
 
@@ -576,7 +576,7 @@ def test_an_unknown_trigger_name_is_one_clear_error():
     from flowimg import triggers
 
     with pytest.raises(AttributeError, match="no trigger 'all_sucessful'; use one of: all_successful"):
-        triggers.all_sucessful
+        triggers.all_sucessful  # noqa: B018 (the attribute lookup is what is tested)
 
 
 def test_log_level_comes_from_the_environment(tmp_path):

@@ -46,9 +46,11 @@ def test_structure_changes_change_the_hash_and_are_named(changed, words):
 def test_reordering_and_edges_are_structure():
     a, b = task(lambda: 1, name="a"), task(lambda x=None: 2, name="b")
     with Flow("f") as one:
-        a(); b()
+        a()
+        b()
     with Flow("f") as two:
-        b(); a()
+        b()
+        a()
     with Flow("f") as three:
         b(a())
     assert len({one.structure_hash(), two.structure_hash(), three.structure_hash()}) == 3

@@ -13,7 +13,6 @@ import pytest
 from cli_helpers import seed_flow
 from flowimg import FlowimgError
 from flowimg.image.context import build_context
-from flowimg.image.render import render_dockerfile
 from flowimg.image.spec import ImageSpec, check_files, check_repository, check_tag
 from flowimg.loading import load_script
 from flowimg.manifest import MANIFEST_LABEL, build_manifest, dumps, loads
@@ -32,9 +31,9 @@ def docker_storage(tmp_path, **kwargs):
 def test_dockerfile_puts_dependencies_before_code_and_code_last(tmp_path):
     storage, _ = docker_storage(tmp_path, python_dependencies=["tinydep==1.0"], wheelhouse=str(tmp_path))
     _, dockerfile, _ = storage.render()
-    lines = [l for l in dockerfile.splitlines() if l and not l.startswith(" ")]
+    lines = [line for line in dockerfile.splitlines() if line and not line.startswith(" ")]
     assert lines[0] == "FROM base:1"
-    order = [next(i for i, l in enumerate(lines) if l.startswith(p)) for p in ("RUN python3 -m pip", "COPY flowimg/lib", "COPY code/ /", "LABEL")]
+    order = [next(i for i, line in enumerate(lines) if line.startswith(p)) for p in ("RUN python3 -m pip", "COPY flowimg/lib", "COPY code/ /", "LABEL")]
     assert order == sorted(order)
     assert "--no-index --find-links /opt/flowimg/wheelhouse tinydep==1.0 \\\n" in dockerfile
 
@@ -115,7 +114,8 @@ def test_relative_files_destinations_resolve_against_the_workdir(tmp_path):
 
 def test_odd_files_destinations_are_refused(tmp_path):
     a, b = tmp_path / "a.py", tmp_path / "b.py"
-    a.write_text(""); b.write_text("")
+    a.write_text("")
+    b.write_text("")
     folder = tmp_path / "pkg"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "a.py").write_text("")

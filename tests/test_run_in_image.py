@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from cli_helpers import seed_flow
-from docker_service import PIP_BASE_IMAGE, docker
+from docker_service import PIP_BASE_IMAGE
 
 pytestmark = pytest.mark.usefixtures("no_new_containers")
 

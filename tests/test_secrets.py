@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from cli_helpers import one_line_error, seed_flow
+from cli_helpers import seed_flow
 from flowimg import FlowimgError
 from flowimg.secrets import get_secret, redact, secret_environment
 

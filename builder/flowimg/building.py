@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .collect import FoundFlow
 from .errors import FlowimgError
 from .storage.base import Storage
 from .storage.docker import Docker
+from .log import Log
 
-Log = Callable[[str], None]
 
 
 def storages_of(found: List[FoundFlow], tag: Optional[str] = None) -> List[Storage]:
     """Distinct storages in first-seen order, each holding its flows; flows with no storage are skipped."""
     storages: List[Storage] = []
-    images = {}
+    images: Dict[str, Storage] = {}
     for item in found:
         storage = item.flow.storage
         if storage is None:

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 import traceback
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -35,7 +35,7 @@ PathOpt = typer.Option([], "--path", "-p", help="A flow file, a folder of them, 
 NameOpt = typer.Option([], "--name", "-n", help="Only these flows. Repeatable.")
 
 
-def _collect(paths: List[str], modules: List[str], names: List[str]):
+def _collect(paths: List[str], modules: List[str], names: List[str]) -> Any:
     from .collect import collect
 
     if not paths and not modules:
@@ -73,7 +73,7 @@ def build(path: List[str] = PathOpt, name: List[str] = NameOpt,
         typer.echo(image)
 
 
-def _login(username: Optional[str], password_stdin: bool):
+def _login(username: Optional[str], password_stdin: bool) -> Any:
     """The credentials, kept in this process only: nothing is written to the Docker config."""
     from .image.registry_client import Credentials
 
@@ -156,7 +156,7 @@ BackendOpt = typer.Option(None, "--backend", envvar="FLOWIMG_BACKEND",
 ProjectOpt = typer.Option(..., "--project", help="Project the flows belong to.")
 
 
-def _backend(url: Optional[str]):
+def _backend(url: Optional[str]) -> Any:
     from .backend import open_backend, password_warning
 
     warning = password_warning(url) if url != os.environ.get("FLOWIMG_BACKEND") else None
@@ -225,7 +225,7 @@ def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the regist
         raise typer.Exit(code)
 
 
-def _version_row(v) -> str:
+def _version_row(v: Any) -> str:
     from .storage import from_dict
 
     storage = from_dict(v.storage)

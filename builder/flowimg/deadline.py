@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Dict, TypeVar
+from typing import Any, Callable, Dict, TypeVar, cast
 
 from .errors import FlowimgError
 
@@ -61,4 +61,4 @@ def within_deadline(call: Callable[[], T], what: str, host: str) -> T:
         raise timed_out(what, host, seconds)
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]
+    return cast(T, outcome["value"])

@@ -133,7 +133,7 @@ def flow_to_bytes(flow: Flow) -> bytes:
     finally:
         flow.storage = storage
     header = dict(_versions(), cloudpickle=cloudpickle.__version__)
-    return PICKLE_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+    return PICKLE_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + bytes(payload)
 
 
 def flow_from_bytes(data: bytes) -> Flow:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 from .errors import FlowimgError
 
@@ -12,7 +12,7 @@ MANIFEST_LABEL = "io.flowimg.manifest"
 
 
 def flow_entry(*, name: str, path: str, stored_as_script: bool, storage: Dict[str, Any],
-               structure: Dict[str, Any], structure_hash: str, script_sha256: str) -> Dict[str, Any]:
+               structure: Dict[str, Any], structure_hash: str, script_sha256: Optional[str]) -> Dict[str, Any]:
     return {
         "name": name,
         "path": path,
@@ -53,7 +53,7 @@ def loads(text: str, source: str) -> Dict[str, Any]:
     problem = _manifest_problem(manifest)
     if problem:
         raise FlowimgError(f"the flowimg manifest in {source} is damaged ({problem}); rebuild the image")
-    return manifest
+    return cast(Dict[str, Any], manifest)
 
 
 def _typed(value: Any, where: str, kind: type, what: str) -> Optional[str]:
@@ -111,4 +111,4 @@ def flow_from_manifest(manifest: Dict[str, Any], name: str, source: str) -> Dict
     flows = manifest["flows"]
     if name not in flows:
         raise FlowimgError(f"no flow named '{name}' in {source}; it holds: {', '.join(sorted(flows)) or 'none'}")
-    return flows[name]
+    return cast(Dict[str, Any], flows[name])

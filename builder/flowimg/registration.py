@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, cast
 
 from .backend.base import Backend, FlowVersion, metadata_hash
 from .collect import FoundFlow
 from .errors import FlowimgError
 from .storage.base import Storage
 from .storage.local import Local
+from .log import Log
 
-Log = Callable[[str], None]
 
 
 @dataclass
@@ -31,7 +31,7 @@ def _json_default(value: Any) -> Any:
 
 def _parameters(flow: Any) -> Dict[str, Any]:
     """Parameter defaults as JSON values (non-JSON defaults by their repr), so they can be compared."""
-    return json.loads(json.dumps(flow.parameter_defaults(), default=_json_default, sort_keys=True))
+    return cast(Dict[str, Any], json.loads(json.dumps(flow.parameter_defaults(), default=_json_default, sort_keys=True)))
 
 
 def attach_storages(found: List[FoundFlow]) -> Dict[str, str]:
@@ -59,7 +59,7 @@ def summary_line(outcomes: List[Outcome], width: int = 62) -> str:
 
 
 def register(backend: Backend, project: str, found: List[FoundFlow], load_errors: Dict[str, str], *,
-             labels: List[str] = (), force: bool = False, pin: bool = False, push: bool = True,
+             labels: Sequence[str] = (), force: bool = False, pin: bool = False, push: bool = True,
              log: Log = print) -> List[Outcome]:
     """Register in source order, printing the seed's output shape; returns one outcome per flow."""
     outcomes: List[Outcome] = []
@@ -97,7 +97,7 @@ def _build_once(storage: Storage, built: Dict[int, Optional[str]], pin: bool, pu
 
 
 def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: Dict[str, str],
-                  built: Dict[int, Optional[str]], labels: List[str], force: bool, pin: bool, push: bool,
+                  built: Dict[int, Optional[str]], labels: Sequence[str], force: bool, pin: bool, push: bool,
                   log: Log) -> Outcome:
     flow = item.flow
     error = flow_errors.get(flow.name) or _build_once(flow.storage, built, pin, push, log)
@@ -120,6 +120,7 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
         log(f"  Registering '{flow.name}'... Error")
         log(f"    {error}")
         return Outcome(source=item.source, flow=flow.name, status="error", storage=flow.storage.kind if flow.storage else None, reason=error)
+    assert version is not None  # set whenever no error was recorded
     if not created:
         log(f"  Registering '{flow.name}'... Skipped (metadata unchanged)")
     else:
@@ -131,7 +132,7 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
 
 
 def _unchanged_since_upgrade(backend: Backend, project: str, flow: Any, storage: Dict[str, Any],
-                             labels: List[str], parameters: Dict[str, Any]) -> Optional[FlowVersion]:
+                             labels: Sequence[str], parameters: Dict[str, Any]) -> Optional[FlowVersion]:
     """The latest version, when it was registered by an older flowimg with what is now the same metadata."""
     earlier = [metadata_hash(flow.structure_hash(), dict(storage, settings=settings), list(labels), parameters)
                for settings in flow.storage.earlier_settings()]

@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .backend.base import Backend, FlowVersion
-from .errors import FlowimgError
 from .runtime import check_structure, run_and_report
 from .secrets import secret_environment
 from .storage import from_dict
+from .log import Log
 
-Log = Callable[[str], None]
 RUNTIME_LIB = "/opt/flowimg/lib"
 
 

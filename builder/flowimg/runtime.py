@@ -160,9 +160,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         expected_json = _take(args, "--expect-structure-json")
         hint = _take(args, "--register-hint") or "flowimg register -p <flow script>"
         params = json_option(_take(args, "--params-json"), "--params-json", _object) or {}
-        pairs = []
+        pairs: List[str] = []
         while "--param" in args:
-            pairs.append(_take(args, "--param"))
+            pairs.append(_take(args, "--param") or "")
         params.update(parse_params(pairs))
         if len(args) > 1 or any(a.startswith("-") for a in args):
             raise FlowimgError(f"unexpected arguments {' '.join(args)}; usage: IMAGE [FLOW] [--param k=v]")

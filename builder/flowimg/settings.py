@@ -22,7 +22,8 @@ def _read(path: str) -> Optional[Dict[str, Any]]:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise FlowimgError(f"{path} is not valid TOML ({exc}); fix it") from None
-        return data.get("tool", {}).get("flowimg")
+        found = data.get("tool", {}).get("flowimg")
+        return found if isinstance(found, dict) else None
     import yaml
 
     try:

@@ -6,8 +6,8 @@ import time
 from typing import Callable, Dict, Iterable
 
 from .collect import expand_paths
+from .log import Log
 
-Log = Callable[[str], None]
 
 
 def _mtimes(paths: Iterable[str]) -> Dict[str, float]:

@@ -154,6 +154,6 @@ def test_parameters_are_in_context():
 def test_duplicate_parameter_names_are_refused():
     """concepts/parameters.md: parameter names are unique within a flow."""
     with pytest.raises(ValueError):
-        with Flow("p") as flow:
+        with Flow("p"):
             show(Parameter("x"))
             show(Parameter("x"))

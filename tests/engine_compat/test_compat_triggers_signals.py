@@ -1,6 +1,5 @@
 """Triggers and signals (docs/core/concepts/execution.md "Triggers", concepts/states.md "Signals",
 advanced_tutorials/task-looping.md)."""
-import pytest
 
 import flowimg
 from flowimg import Flow, task

@@ -12,7 +12,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, Tuple, cast
 
 from ..errors import FlowimgError
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES, VERSION_TABLE, check_supported, unversioned
@@ -183,7 +183,7 @@ class SQLBackend(Backend):
         cursor = self._execute(
             "INSERT INTO projects (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, _now())
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def create_project(self, name: str) -> bool:
         with self._write("project", name):
@@ -293,7 +293,7 @@ class SQLBackend(Backend):
         )
 
     def list_flows(self, project: str | None = None) -> list[FlowVersion]:
-        where, params = "", ()
+        where, params = "", cast(Tuple[str, ...], ())
         if project is not None:
             self._check_project(project)
             where, params = "WHERE v.project = ?", (project,)

@@ -196,7 +196,7 @@ def failure_summary(flow: Flow, state: Any) -> str:
             else:
                 failed.append(f"task '{slug}': {child.message}")
     if not failed and not not_run and (state.message or "").startswith(f"flow '{flow.name}' "):
-        return state.message
+        return str(state.message)
     words = "; ".join(failed) or (state.message or "failed")
     if not_run:
         words += f"; not run because an upstream task failed: {', '.join(not_run)}"

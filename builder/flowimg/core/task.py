@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy as _copy
 import datetime
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, cast
 
 from ..utilities.context import context
 from ..errors import FlowimgError
@@ -263,7 +263,7 @@ class Task:
     def _op(self, op: str, *args: Any) -> "Task":
         from ..tasks.core import operators
 
-        return getattr(operators, op)().bind(*args)
+        return cast(Task, getattr(operators, op)().bind(*args))
 
     def __add__(self, other: Any) -> "Task":
         return self._op("Add", self, other)
@@ -375,10 +375,10 @@ class Parameter(Task):
     def __repr__(self) -> str:
         return f"<Parameter: {self.name}>"
 
-    def __call__(self, flow: Any = None) -> "Parameter":  # type: ignore[override]
-        return super().bind(flow=flow)
+    def __call__(self, flow: Any = None) -> "Parameter":
+        return cast(Parameter, super().bind(flow=flow))
 
-    def copy(self, name: Optional[str] = None, **task_args: Any) -> "Task":  # type: ignore[override]
+    def copy(self, name: Optional[str] = None, **task_args: Any) -> "Task":
         if name is None:
             raise TaskDefinitionError(f"a copy of parameter '{self.name}' needs a new name: .copy(name=...)")
         return super().copy(name=name, slug=name, **task_args)

@@ -5,7 +5,7 @@ from typing import Any
 
 from ..executors import Executor, LocalExecutor
 
-__all__ = ["Executor", "LocalExecutor", "LocalDaskExecutor", "DaskExecutor"]
+__all__ = ["Executor", "LocalExecutor", "LocalDaskExecutor", "DaskExecutor"]  # noqa: F822 (module __getattr__)
 
 
 def __getattr__(name: str) -> Any:

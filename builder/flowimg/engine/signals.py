@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import state as _state
+from .state import State
 
 
 class PrefectSignal(BaseException):
@@ -18,7 +19,7 @@ class PrefectStateSignal(PrefectSignal):
     def __init__(self, message: Optional[str] = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(message)
         kwargs.setdefault("result", self)
-        self.state = self._state_cls(message, *args, **kwargs)
+        self.state: State = self._state_cls(message, *args, **kwargs)
 
 
 FlowimgStateSignal = PrefectStateSignal
@@ -69,7 +70,7 @@ class ENDRUN(PrefectSignal):
 
     def __init__(self, state: Any = None) -> None:
         super().__init__(state)
-        self.state = state
+        self.state: State = state
 
 
 def signal_from_state(state: Any) -> type:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import threading
 from contextlib import nullcontext, redirect_stdout
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, cast
 
 from ..utilities.context import context as flowimg_context
 from ..utilities.logging import RedirectToLog, get_logger
@@ -61,7 +61,7 @@ class TaskRunner:
                 raise
             message = f"Unexpected error while calling state handlers: {exc!r}"
             self.logger.exception(message)
-            raise signals.ENDRUN(Failed(message, result=exc))
+            raise signals.ENDRUN(Failed(message, result=exc)) from exc
         return new
 
     def run(self, state: Optional[State] = None, upstream_states: Optional[Dict[Any, State]] = None,
@@ -123,11 +123,11 @@ class TaskRunner:
             if not task.trigger(upstream_states):
                 raise signals.TRIGGERFAIL("Trigger failed")
         except signals.PrefectStateSignal as exc:
-            raise signals.ENDRUN(self._change(state, exc.state))
+            raise signals.ENDRUN(self._change(state, exc.state)) from exc
         except Exception as exc:
             self.logger.exception(f"Task '{name}': Unexpected error while evaluating task trigger: {exc!r}")
             raise signals.ENDRUN(self._change(state, TriggerFailed(
-                f"Unexpected error while checking task trigger: {exc!r}", result=exc)))
+                f"Unexpected error while checking task trigger: {exc!r}", result=exc))) from exc
         state = self._change(state, Running("Starting task run."))
         new = self.get_task_run_state(inputs)
         new = self._change(state, new)
@@ -149,14 +149,14 @@ class TaskRunner:
         task = self.task
         name = flowimg_context.get("task_full_name", task.name)
         # Prefect sent printed lines to the task runner's logger, not the task's.
-        redirect = redirect_stdout(RedirectToLog(self.logger)) if task.log_stdout else nullcontext()
+        redirect = redirect_stdout(cast(Any, RedirectToLog(self.logger))) if task.log_stdout else nullcontext()
         try:
             with redirect:
                 value = run_task_with_timeout(task, inputs)
         except signals.TaskTimeoutSignal as exc:
             return TimedOut("Task timed out during execution.", result=exc)
         except signals.LOOP as exc:
-            looped = exc.state
+            looped = cast(Looped, exc.state)
             looped.loop_count = flowimg_context.get("task_loop_count") or 1
             looped.message = looped.message or f"Task is looping ({looped.loop_count})"
             return looped
@@ -253,7 +253,7 @@ def _ready_to_map(upstream_states: Dict[Any, State]) -> State:
             return Failed(f"At least one upstream state has an unmappable result: argument '{edge.key}' "
                           f"is a {type(state.result).__name__}, not a list; map over a list, tuple or string")
     sizes = [len(s.result) for e, s in upstream_states.items() if e.mapped and s.is_successful() and not s.is_mapped()]
-    sizes += [s.n_map_states for e, s in upstream_states.items() if e.mapped and s.is_mapped()]
+    sizes += [cast(Mapped, s).n_map_states for e, s in upstream_states.items() if e.mapped and s.is_mapped()]
     return Mapped("Ready to proceed with mapping.", n_map_states=min(sizes, default=0))
 
 
@@ -290,7 +290,8 @@ def run_task(task: Any, state: Optional[State], upstream_states: Dict[Any, State
             up.map_states = list(children)
             up.result = [s.result for s in up.map_states]
     runner = (task_runner_cls or TaskRunner)(task=task)
-    return runner.run(state=state, upstream_states=upstream_states, context=context, is_mapped_parent=is_mapped_parent)
+    return cast(State, runner.run(state=state, upstream_states=upstream_states, context=context,
+                                  is_mapped_parent=is_mapped_parent))
 
 
 __all__ = ["TaskRunner", "run_task", "CACHES", "NoResult"]

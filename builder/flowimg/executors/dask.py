@@ -10,7 +10,7 @@ import logging
 import multiprocessing
 import uuid
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Union, cast
 
 from ..errors import FlowimgError
 from .base import Executor
@@ -108,10 +108,10 @@ class LocalDaskExecutor(Executor):
 
             return get(dsk, keys, pool=self._pool, **kwargs)
         if self.scheduler == "processes":
-            from dask.multiprocessing import get
+            from dask.multiprocessing import get as get_in_processes
 
             # One task per dispatch and no task fusion, so keys stay the ones submit made.
-            return get(dsk, keys, pool=self._pool, optimize_graph=False, chunksize=1, **kwargs)
+            return get_in_processes(dsk, keys, pool=self._pool, optimize_graph=False, chunksize=1, **kwargs)
         from dask.local import get_sync
 
         return get_sync(dsk, keys, **kwargs)
@@ -139,8 +139,9 @@ def _kept_results_callback() -> Any:
 
     try:
         from dask._task_spec import DataNode
+        data_node: Optional[Callable[..., Any]] = DataNode
     except ImportError:  # dask before the task-spec graphs (2024.x) takes plain values
-        DataNode = None
+        data_node = None
 
     class KeptResults(Callback):
         def __init__(self) -> None:
@@ -150,7 +151,7 @@ def _kept_results_callback() -> Any:
         def _start(self, dsk: Any) -> None:
             for key in set(dsk) & set(self.results):
                 value = self.results[key]
-                dsk[key] = value if DataNode is None else DataNode(key, value)
+                dsk[key] = value if data_node is None else data_node(key, value)
 
         def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
             self.results[key] = result
@@ -215,12 +216,12 @@ class DaskExecutor(Executor):
 
     def _cluster_class(self, distributed: Any) -> Callable:
         if self.cluster_class is None:
-            return distributed.LocalCluster
+            return cast(Callable, distributed.LocalCluster)
         if callable(self.cluster_class):
             return self.cluster_class
         module, _, name = str(self.cluster_class).rpartition(".")
         try:
-            return getattr(importlib.import_module(module), name)
+            return cast(Callable, getattr(importlib.import_module(module), name))
         except (ImportError, AttributeError, ValueError):
             raise FlowimgError(f"Cannot import the Dask cluster class {self.cluster_class!r}; "
                                "give its full import path, e.g. 'distributed.LocalCluster'") from None

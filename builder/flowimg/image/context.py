@@ -239,7 +239,7 @@ def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
     """Stream the tar.gz into `out` (a binary file), or only hash it when `out` is None (`plan`)."""
     collected = collect(spec, dockerfile, runtime_packages)
     sink = _HashingWriter(out)
-    with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:  # type: ignore[arg-type]
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
         write_tar(collected.entries, gz)  # type: ignore[arg-type]
     return BuildContext(digest="sha256:" + sink.sha.hexdigest(), names=tuple(sorted(collected.entries)),
                         excluded=tuple(collected.excluded), patterns=tuple(collected.patterns))

@@ -5,11 +5,11 @@ import codecs
 import os
 from collections import deque
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, Iterable, List, Optional
+from typing import IO, Any, Dict, Iterable, List, Optional
 
 from ..errors import FlowimgError
+from ..log import Log
 
-Log = Callable[[str], None]
 TAIL_LINES = 8
 
 
@@ -154,7 +154,7 @@ class Engine:
         import docker.errors
 
         try:
-            return self.client.images.get(reference).id
+            return str(self.client.images.get(reference).id)
         except docker.errors.ImageNotFound:
             return None
 

@@ -89,7 +89,7 @@ def _cached(cache_dir: Optional[str], key: str, role: str, created_by: str, inpu
                      tuple(inputs))
     layer = make()
     if cached:
-        os.makedirs(cache_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
         partial = f"{cached}.{os.getpid()}.part"
         with open(partial, "wb") as fh:
             fh.write(layer.blob)

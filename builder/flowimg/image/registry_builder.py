@@ -14,14 +14,14 @@ import io
 import platform as host_platform
 import tarfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FlowimgError
 from .layers import OCI_CONFIG, OCI_LAYER, Layer, code_layer, dependency_layer, image_config, runtime_layer
 from .registry_client import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, Credentials, Registry, sha256_digest
 from .spec import ImageSpec
+from ..log import Log
 
-Log = Callable[[str], None]
 BUILDERS = ("auto", "docker", "registry")
 _DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
@@ -51,15 +51,10 @@ def check_builder(name: str) -> str:
 
 def split_image(reference: str) -> Tuple[Optional[str], str, str]:
     """'host:5000/team/name:tag' or '...@sha256:...' -> (host or None, repository, tag or digest)."""
-    path, ref = reference, "latest"
-    if "@" in reference:
-        path, ref = reference.split("@", 1)
-    elif ":" in reference.rsplit("/", 1)[-1]:
-        path, ref = reference.rsplit(":", 1)
-    first, _, rest = path.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest, ref
-    return None, path, ref
+    from .reference import parse_reference
+
+    found = parse_reference(reference)
+    return found.registry, found.path, found.digest or found.tag or "latest"
 
 
 def parse_platform(text: str) -> Dict[str, str]:
@@ -115,6 +110,8 @@ def choose(requested: str, spec: ImageSpec, registry_url: Optional[str], build_k
 def _registry_blockers(base_image: str, registry_url: Optional[str], insecure: Sequence[str]) -> List[str]:
     """The base must be in its registry (not only in the local engine) and the target must answer."""
     host, repository, reference = split_image(base_image)
+    if host is None:
+        return [f"base image {base_image} names no registry (Docker Hub is not read by this builder)"]
     try:
         if Registry(host, insecure=insecure, timeout=3.0).manifest_digest(repository, reference) is None:
             return [f"base image {base_image} is not in its registry (only in the local engine?)"]
@@ -305,8 +302,8 @@ def _all_blobs(assembly: Assembly, base: Registry) -> Dict[str, bytes]:
         for layer in image.base_layers:
             if layer["digest"] not in blobs:
                 blobs[layer["digest"]] = base.get_blob(assembly.base_repository, layer["digest"])
-        for layer in image.layers:
-            blobs[layer.digest] = layer.blob
+        for own in image.layers:
+            blobs[own.digest] = own.blob
         blobs[sha256_digest(image.config)] = image.config
         blobs[image.digest] = image.manifest
     return blobs

@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import FlowimgError
 
@@ -335,6 +335,7 @@ class Registry:
         """(bytes, media type, digest) of a tag or digest."""
         found = self.find_manifest(repository, reference)
         if found is None:
+            assert self._last_missing is not None  # find_manifest keeps the 404 it got
             raise self._refused("GET", f"/v2/{repository}/manifests/{reference}", self._last_missing)
         return found
 

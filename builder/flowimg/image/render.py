@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Any, Optional
 
 from ..errors import FlowimgError
 from .quoting import docker_quoted, shell_quoted
@@ -19,7 +19,7 @@ def templates_dir() -> str:
     return str(files("flowimg.templates"))
 
 
-def _environment():
+def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(

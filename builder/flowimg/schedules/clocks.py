@@ -143,10 +143,11 @@ class CronClock(Clock):
         last = after
         skips = 0
         while skips < MAX_SKIPS:
-            wall = self.parsed.next_after(wall)
-            if wall is None:
+            found = self.parsed.next_after(wall)
+            if found is None:
                 return
-            when = localize(wall, tz)
+            wall = found
+            when = localize(wall, tz or UTC)
             if when <= last:
                 skips += 1
                 continue

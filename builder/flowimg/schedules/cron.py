@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from datetime import date, datetime, timedelta
-from typing import FrozenSet, Optional, Tuple
+from typing import Dict, FrozenSet, Optional, Tuple
 
 from .errors import ScheduleError
 
@@ -26,7 +26,7 @@ MONTHS = {name: i for i, name in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
 WEEKDAYS = {name: i for i, name in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 # (field name, lowest, highest, names)
-FIELDS = (
+FIELDS: Tuple[Tuple[str, int, int, Dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day-of-month", 1, 31, {}),
@@ -203,7 +203,7 @@ def _parse_item(item: str, name: str, low: int, high: int, names: dict) -> range
 
 def _value(text: str, name: str, low: int, high: int, names: dict) -> int:
     if text in names:
-        return names[text]
+        return int(names[text])
     value = _number(text, name)
     if not low <= value <= high:
         raise ValueError(f"{name} value {value} is outside {low}-{high}")

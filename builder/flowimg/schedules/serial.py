@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import importlib
 import json
-from datetime import datetime, time, timedelta
-from typing import Any, Callable, Dict, Optional
+from datetime import datetime, time, timedelta, timezone
+from typing import Any, Callable, Dict, Optional, cast
 
 from . import adjustments, filters
 from .clocks import Clock, CronClock, DatesClock, IntervalClock
@@ -80,7 +80,7 @@ def _clock_from_dict(data: Dict[str, Any]) -> Clock:
     kind = data["type"]
     common = {"parameter_defaults": data.get("parameter_defaults"), "labels": data.get("labels")}
     if kind == "DatesClock":
-        return DatesClock([_date_from_dict(d) for d in data["dates"]], **common)
+        return DatesClock([d for d in map(_date_from_dict, data["dates"]) if d is not None], **common)
     common.update(start_date=_date_from_dict(data.get("start_date")),
                   end_date=_date_from_dict(data.get("end_date")))
     if kind == "IntervalClock":
@@ -109,7 +109,7 @@ def _seconds(delta: timedelta) -> Any:
 def _date_to_dict(dt: Optional[datetime]) -> Optional[Dict[str, str]]:
     if dt is None:
         return None
-    return {"dt": dt.isoformat(), "tz": zone_name(dt.tzinfo)}
+    return {"dt": dt.isoformat(), "tz": zone_name(dt.tzinfo or timezone.utc)}
 
 
 def _date_from_dict(data: Optional[Dict[str, str]]) -> Optional[datetime]:
@@ -139,7 +139,7 @@ def _rule_from_dict(data: Dict[str, Any]) -> Callable[..., Any]:
     if name not in RULES:
         raise ScheduleError(f"Unknown schedule function {name!r}; {REREGISTER}")
     if "args" in data:
-        return RULES[name](*[_arg_from_dict(a) for a in data["args"]])
+        return cast(Callable[..., Any], RULES[name](*[_arg_from_dict(a) for a in data["args"]]))
     return RULES[name]
 
 
@@ -153,7 +153,7 @@ def _import_function(path: str) -> Callable[..., Any]:
         raise ScheduleError(
             f"Schedule function {path} cannot be imported; make its module importable "
             "(on sys.path) where the schedule is read") from None
-    return target
+    return cast(Callable[..., Any], target)
 
 
 def _arg_to_dict(value: Any) -> Any:

@@ -63,7 +63,7 @@ def add_calendar(dt: datetime, delta: timedelta) -> datetime:
     """Add `delta` as Prefect 1's interval clock does: with whole days in it the sum is taken
     on the wall clock (a daily 9am stays 9am across DST), otherwise in elapsed time."""
     if delta.days:
-        return localize(dt.replace(tzinfo=None) + delta, dt.tzinfo)
+        return localize(dt.replace(tzinfo=None) + delta, dt.tzinfo or UTC)
     return (dt.astimezone(UTC) + delta).astimezone(dt.tzinfo)
 
 

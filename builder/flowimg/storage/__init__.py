@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict
+from typing import Any, Dict, Type, cast
 
 from ..errors import FlowimgError
 from .base import Storage
@@ -21,11 +21,11 @@ KINDS = {
 __all__ = ["Storage", "from_dict", *KINDS]
 
 
-def storage_class(kind: str) -> type:
+def storage_class(kind: str) -> Type[Storage]:
     if kind not in KINDS:
         raise FlowimgError(f"unknown storage kind '{kind}'; known: {', '.join(KINDS)}")
     module = importlib.import_module(f"{__name__}.{KINDS[kind]}")
-    return getattr(module, kind)
+    return cast(Type[Storage], getattr(module, kind))
 
 
 def from_dict(data: Dict[str, Any]) -> Storage:

@@ -1,20 +1,22 @@
 """The one interface every storage honours, so callers never ask which storage they hold."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ..errors import FlowimgError
 from ..flow import Flow
+from ..log import Log
 
-Log = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     pass
 
 
-class Storage:
+class Storage(ABC):
     """Where a flow lives between registration and run.
 
     `flows` maps each flow name to its location inside the storage (a path, a key...).
@@ -46,18 +48,25 @@ class Storage:
         self._flow_objects[flow.name] = flow
         return location
 
+    @abstractmethod
     def location_for(self, flow: Flow, script_path: Optional[str]) -> str:
         raise NotImplementedError
 
     def build(self, push: bool = True, log: Log = _quiet) -> None:
-        """Make the flows available where they will be run from (upload, build an image...)."""
+        """Make the flows available where they will be run from (upload, build an image...);
+        an optional hook: storages whose flows are already in place do nothing."""
+        return None
 
+    @abstractmethod
     def get_flow(self, flow_name: str, log: Log = _quiet) -> Flow:
         raise NotImplementedError
 
     def pin(self, log: Log = _quiet) -> None:
-        """Fix a moving reference (a branch) to what it points at now; `register --pin` calls it."""
+        """Fix a moving reference (a branch) to what it points at now; `register --pin` calls it.
+        An optional hook: storages with nothing moving do nothing."""
+        return None
 
+    @abstractmethod
     def settings(self) -> Dict[str, Any]:
         raise NotImplementedError
 

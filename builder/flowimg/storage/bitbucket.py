@@ -75,7 +75,7 @@ class Bitbucket(HostedGitStorage):
         return f"{self.api_base()}/rest/api/1.0/projects/{self.quote(self.project)}/repos/{self.quote(self.repo)}"
 
     def default_branch_of(self, info: Any) -> str:
-        return info["mainbranch"]["name"] if self.workspace else info["displayId"]
+        return str(info["mainbranch"]["name"] if self.workspace else info["displayId"])
 
     def repo_info(self, credentials: List[str]) -> Any:
         """Server names its default branch at its own URL; Cloud inside the repository."""
@@ -92,7 +92,7 @@ class Bitbucket(HostedGitStorage):
         return f"{self.repo_url()}/{'commit' if self.workspace else 'commits'}/{self.quote(ref)}"
 
     def sha_of(self, commit: Any) -> str:
-        return commit["hash"] if self.workspace else commit["id"]
+        return str(commit["hash"] if self.workspace else commit["id"])
 
     def file_url(self, location: str, sha: str) -> str:
         if self.workspace:

@@ -180,13 +180,13 @@ class Docker(Storage):
             return self._in_image(self.path)
         from ..image.spec import check_files, image_path_for
 
-        location = image_path_for(check_files(self.files, self.image_workdir()), script_path) if script_path else None
-        if location is None:
+        found = image_path_for(check_files(self.files, self.image_workdir()), script_path) if script_path else None
+        if found is None:
             raise FlowimgError(
                 f"cannot tell where flow '{flow.name}' lands in the image: pass path='/path/in/image.py' "
                 "or map its script in files={...}"
             )
-        return location
+        return found
 
     # -- building ------------------------------------------------------------------------------
     @property
@@ -219,7 +219,7 @@ class Docker(Storage):
         entries = []
         for name, location in sorted(self.flows.items()):
             flow = self._flow_objects[name]
-            sha = None
+            sha: Optional[str] = None
             if self.stored_as_script:
                 local = covered_by_files(copies, location)
                 if local is not None:

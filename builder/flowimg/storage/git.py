@@ -122,7 +122,7 @@ class Git(GitScriptStorage):
         """A full URL or scp-style address as given; 'org/repo' means GitHub."""
         repo = self.repo
         if "://" in repo or SCP_FORM.fullmatch(repo) or os.path.isabs(repo):
-            return repo
+            return str(repo)
         return f"git@{DEFAULT_HOST}:{repo}.git" if self.use_ssh else f"https://{DEFAULT_HOST}/{repo}.git"
 
     def repo_name(self) -> str:

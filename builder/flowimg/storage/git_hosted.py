@@ -8,6 +8,8 @@ how to read their answers. Standard library only: it also runs inside images on 
 """
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import base64
 import http.client
 import json
@@ -135,6 +137,7 @@ class GitScriptStorage(Storage):
         """The repository with where it lives, for messages: 'org/repo on github.com'."""
         return self.repo_name()
 
+    @abstractmethod
     def ref_label(self) -> str:
         """The ref as configured, for describe(): a branch, tag, commit or 'default branch'."""
         raise NotImplementedError
@@ -143,14 +146,17 @@ class GitScriptStorage(Storage):
         """(secret name, named by the user) for each credential; a default name is used only if set."""
         return []
 
+    @abstractmethod
     def fetch(self, location: str, log: Log, load: bool) -> Tuple[Optional[Dict[str, Flow]], str]:
         """Read the file at the ref; load its flows if `load`; return (flows, commit SHA)."""
         raise NotImplementedError
 
+    @abstractmethod
     def resolve_commit(self) -> Tuple[str, str]:
         """(commit SHA, the ref it came from) for the configured ref, asking the remote."""
         raise NotImplementedError
 
+    @abstractmethod
     def pin_to(self, sha: str) -> None:
         raise NotImplementedError
 
@@ -257,7 +263,7 @@ def service_message(body: bytes) -> str:
     if not isinstance(data, dict):
         return ""
     if isinstance(data.get("message"), str):
-        return data["message"]
+        return str(data["message"])
     errors = data.get("errors")
     if isinstance(errors, list):
         return "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
@@ -297,22 +303,27 @@ class HostedGitStorage(GitScriptStorage):
         self.access_token_secret = access_token_secret or None
 
     # Per service ---------------------------------------------------------------------------------
+    @abstractmethod
     def api_base(self) -> str:
         raise NotImplementedError
 
+    @abstractmethod
     def repo_url(self) -> str:
         raise NotImplementedError
 
     def default_branch_of(self, info: Any) -> str:
         """From the repository's JSON; GitHub and GitLab both call it default_branch."""
-        return info["default_branch"]
+        return str(info["default_branch"])
 
+    @abstractmethod
     def commit_url(self, ref: str) -> str:
         raise NotImplementedError
 
+    @abstractmethod
     def sha_of(self, commit: Any) -> str:
         raise NotImplementedError
 
+    @abstractmethod
     def file_url(self, location: str, sha: str) -> str:
         raise NotImplementedError
 
@@ -320,6 +331,7 @@ class HostedGitStorage(GitScriptStorage):
         """The file's bytes from the file endpoint's answer (raw by default)."""
         return body
 
+    @abstractmethod
     def auth_headers(self, credentials: List[str]) -> Dict[str, str]:
         raise NotImplementedError
 
@@ -360,7 +372,7 @@ class HostedGitStorage(GitScriptStorage):
 
         def read() -> bytes:
             with _opener.open(request, timeout=seconds) as response:
-                return response.read()
+                return bytes(response.read())
 
         try:
             return within_deadline(read, f"reading {self.repo_name()} from", host)

@@ -42,7 +42,7 @@ class GitHub(HostedGitStorage):
         return f"{self.repo_url()}/commits/{self.quote(ref)}"
 
     def sha_of(self, commit: Any) -> str:
-        return commit["sha"]
+        return str(commit["sha"])
 
     def file_url(self, location: str, sha: str) -> str:
         return f"{self.repo_url()}/contents/{self.quote(location, safe='/')}?ref={sha}"

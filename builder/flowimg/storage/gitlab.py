@@ -37,7 +37,7 @@ class GitLab(HostedGitStorage):
         return f"{self.repo_url()}/repository/commits/{self.quote(ref)}"
 
     def sha_of(self, commit: Any) -> str:
-        return commit["id"]
+        return str(commit["id"])
 
     def file_url(self, location: str, sha: str) -> str:
         return f"{self.repo_url()}/repository/files/{self.quote(location)}/raw?ref={sha}"

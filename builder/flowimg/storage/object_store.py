@@ -5,11 +5,13 @@ s3.py and gcs.py only wrap their client's calls (`ObjectClient`) and sort its ex
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from ..deadline import within_deadline
 from ..errors import FlowimgError
@@ -42,38 +44,43 @@ class ObjectStoreFailure(Exception):
         self.detail = detail
 
 
-class ErrorSorter:
+class ErrorSorter(ABC):
     """`with Sorter():` turns a client library's exception into an ObjectStoreFailure kind."""
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> "Literal[False]":
         if exc is not None and not isinstance(exc, ObjectStoreFailure):
             self.sort(exc)
         return False
 
+    @abstractmethod
     def sort(self, exc: BaseException) -> None:
         """Raise the matching ObjectStoreFailure, or return to let the exception through."""
         raise NotImplementedError
 
 
-class ObjectClient:
+class ObjectClient(ABC):
     """The calls object storage needs from a cloud client, bound to one bucket.
 
     Each method raises `ObjectStoreFailure` for every error of the underlying client.
     `get`/`put` also return a short version description (ETag, version id, generation...).
     """
 
+    @abstractmethod
     def get(self, key: str) -> Tuple[bytes, str]:
         raise NotImplementedError
 
+    @abstractmethod
     def put(self, key: str, data: bytes, content_type: str) -> str:
         raise NotImplementedError
 
+    @abstractmethod
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
+    @abstractmethod
     def bucket_exists(self) -> bool:
         raise NotImplementedError
 
@@ -132,10 +139,12 @@ class ObjectStorage(Storage):
         self._secret_values: List[str] = []
 
     # --- what a subclass provides -------------------------------------------------------------
+    @abstractmethod
     def make_client(self, credentials: Optional[Dict[str, Any]]) -> ObjectClient:
         """Build the client (importing its library lazily) with the parsed secret, if any."""
         raise NotImplementedError
 
+    @abstractmethod
     def endpoint(self) -> str:
         """The host the client talks to, for messages."""
         raise NotImplementedError
@@ -185,7 +194,7 @@ class ObjectStorage(Storage):
             planned = self._uploads.get(key)
             if planned is None:
                 if self.stored_as_script:
-                    if not self._call("check", key, lambda: self.client().exists(key)):
+                    if not self._call("check", key, lambda key=key: self.client().exists(key)):
                         self._raise_missing(key, "check")
                     log(f"Flow '{name}': using {self.uri(key)}")
                 continue
@@ -196,14 +205,14 @@ class ObjectStorage(Storage):
                 content_type, what = SCRIPT_CONTENT_TYPE, f"script {local}"
             else:
                 assert data is not None
-                if self.key is None and self._call("check", key, lambda: self.client().exists(key)):
+                if self.key is None and self._call("check", key, lambda key=key: self.client().exists(key)):
                     log(f"Flow '{name}': pickle already in {self.uri(key)}; skipping upload")
                     continue
                 body, content_type, what = data, PICKLE_CONTENT_TYPE, "pickle"
             if not push:
                 log(f"Flow '{name}': would upload {what} to {self.uri(key)} (push disabled)")
                 continue
-            version = self._call("upload", key, lambda: self.client().put(key, body, content_type))
+            version = self._call("upload", key, lambda key=key, body=body, kind=content_type: self.client().put(key, body, kind))
             log(f"Flow '{name}': uploaded {what} to {self.uri(key)}" + (f" ({version})" if version else ""))
 
     def get_flow(self, flow_name: str, log: Log = _quiet) -> Flow:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, cast
 
 
 class DateTime(datetime.datetime):
@@ -31,4 +31,4 @@ def as_datetime(value: Any) -> Any:
 
 
 def now() -> DateTime:
-    return as_datetime(datetime.datetime.now(datetime.timezone.utc))
+    return cast(DateTime, as_datetime(datetime.datetime.now(datetime.timezone.utc)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from .context import context
 from ..core.edge import EdgeAnnotation, flatten, mapped, unmapped
@@ -96,7 +96,7 @@ def apply_map(func: Callable, *args: Any, flow: Any = None, **kwargs: Any) -> An
     if flow is None:
         raise FlowimgError("apply_map() was called outside a flow; call it inside `with Flow(...):`")
     inner = Flow("apply_map inner")
-    placeholders = {}
+    placeholders: Dict[Any, Any] = {}
     call_args = []
     for i, arg in enumerate(args):
         call_args.append(_placeholder(arg, f"arg_{i}", placeholders, flow))

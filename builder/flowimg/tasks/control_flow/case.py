@@ -42,5 +42,5 @@ class case:
 
             condition = CompareValue(self.value, name=f"case({self.value})").bind(value=self.task, flow=self._flow)
             for child in self._order:
-                if not self._tasks.intersection(self._flow.upstream_tasks(child)):
+                if not self._tasks.intersection(self._flow.upstream_tasks(child)):  # type: ignore[union-attr]
                     child.set_upstream(condition, flow=self._flow)

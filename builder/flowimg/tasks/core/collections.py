@@ -1,7 +1,7 @@
 """Tasks that gather upstream results into a list, tuple, set or dict."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from ...core.task import Task
 
@@ -9,7 +9,7 @@ from ...core.task import Task
 class _Gather(Task):
     """Binds positional values as arg_1, arg_2, ... so each keeps its place."""
 
-    def bind(self, *args: Any, upstream_tasks: Iterable[Any] = None, flow: Any = None, **kwargs: Any) -> Task:
+    def bind(self, *args: Any, upstream_tasks: Optional[Iterable[Any]] = None, flow: Any = None, **kwargs: Any) -> Task:
         mapped = kwargs.pop("mapped", False)
         named = {f"arg_{i + 1}": a for i, a in enumerate(args)}
         flow = self._flow_for(flow)

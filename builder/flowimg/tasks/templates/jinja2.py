@@ -22,4 +22,4 @@ class JinjaTemplate(Task):
 
             raise FlowimgError("JinjaTemplate needs jinja2 where the flow runs; pip install jinja2") from None
         with context(**format_kwargs) as data:
-            return Template(template or "").render(**data.to_dict())
+            return str(Template(template or "").render(**data.to_dict()))
