@@ -55,7 +55,7 @@ def _postgres(url: str) -> Callable[[str, tuple], None]:
     return run
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def database(request, tmp_path):
     """(url, run_sql) for an empty database of either kind."""
     if request.param == "sqlite":
