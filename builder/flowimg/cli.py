@@ -225,6 +225,32 @@ def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the regist
         raise typer.Exit(code)
 
 
+@app.command()
+def deploy(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the registered flow."), project: str = ProjectOpt,
+           version: Optional[int] = typer.Option(None, "--version", help="Deploy this version (default: the latest)."),
+           compose: bool = typer.Option(False, "--compose", help="Write a docker compose file."),
+           output: str = typer.Option("-", "--output", "-o", help="File to write, or - for stdout."),
+           backend: Optional[str] = BackendOpt) -> None:
+    """Describe how to run a registered flow's image elsewhere (a docker compose file)."""
+    import flowimg
+
+    from .deploy.compose import deploy_image, render_compose
+    from .storage import from_dict
+
+    if not compose:
+        raise FlowimgError("say which target to deploy to: --compose")
+    with _backend(backend) as db:
+        registered = db.get(project, flow, version)
+    storage = from_dict(registered.storage)
+    text = render_compose(registered, deploy_image(storage), storage.secret_names(), flowimg.__version__)
+    if output == "-":
+        typer.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    _err(f"Wrote {output}")
+
+
 def _version_row(v) -> str:
     from .storage import from_dict
 
