@@ -87,4 +87,4 @@ def test_flow_without_an_image_is_one_line(cli, tmp_path):
 def test_no_target_is_one_line(cli):
     _register(Docker(registry_url="localhost:5000", image_name="seed"))
     error = one_line_error(cli("deploy", "example", "--project", "demo", ok=False))
-    assert "--compose" in error
+    assert "--compose or --kubernetes" in error
