@@ -88,3 +88,11 @@ def test_no_target_is_one_line(cli):
     _register(Docker(registry_url="localhost:5000", image_name="seed"))
     error = one_line_error(cli("deploy", "example", "--project", "demo", ok=False))
     assert "--compose or --kubernetes" in error
+
+
+def test_unwritable_output_is_one_line(cli, tmp_path):
+    _register(Docker(registry_url="localhost:5000", image_name="seed"))
+    missing = tmp_path / "no-such-dir" / "compose.yaml"
+    error = one_line_error(cli("deploy", "example", "--project", "demo", "--compose", "-o", str(missing), ok=False))
+    assert "cannot write" in error and "--output" in error
+    assert not missing.parent.exists()

@@ -256,8 +256,11 @@ def deploy(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the reg
     if output == "-":
         typer.echo(text, nl=False)
         return
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise FlowimgError(f"cannot write {output}: {exc.strerror}; give --output a writable file or -") from None
     _err(f"Wrote {output}")
 
 
