@@ -39,13 +39,8 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
                          pass_storage=image is not None, log=log)
 
 
-def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any], secrets: Dict[str, str],
-                  network: str, pass_storage: bool, log: Log) -> int:
-    """Secrets go in as environment of this one container, never into the image or its logs."""
-    from .image.engine import Engine
-    from .manifest import MANIFEST_LABEL
-
-    engine = Engine.shared()
+def runtime_command(registered: FlowVersion, parameters: Dict[str, Any], pass_storage: bool = False) -> List[str]:
+    """Arguments for the image's runtime entrypoint; shared by local runs and deploy manifests."""
     command: List[str] = [
         registered.name,
         "--expect-structure-json", json.dumps(registered.structure, sort_keys=True),
@@ -54,6 +49,17 @@ def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any
     ]
     if pass_storage:
         command += ["--storage-json", json.dumps(registered.storage, sort_keys=True)]
+    return command
+
+
+def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any], secrets: Dict[str, str],
+                  network: str, pass_storage: bool, log: Log) -> int:
+    """Secrets go in as environment of this one container, never into the image or its logs."""
+    from .image.engine import Engine
+    from .manifest import MANIFEST_LABEL
+
+    engine = Engine.shared()
+    command = runtime_command(registered, parameters, pass_storage)
     entrypoint = volumes = None
     environment = dict(secrets)
     if MANIFEST_LABEL not in engine.labels(image):

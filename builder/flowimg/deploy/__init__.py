@@ -1,0 +1,1 @@
+"""Deployment descriptions (Compose files) rendered from a registered flow version."""
