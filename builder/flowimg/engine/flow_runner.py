@@ -16,7 +16,7 @@ from ..utilities.datetimes import as_datetime
 from ..utilities.datetimes import now as now_datetime
 from ..utilities.logging import get_logger
 from . import signals
-from .state import Failed, Mapped, Pending, Running, State, Success
+from .state import Failed, Mapped, Pending, Running, State, Success, through_handlers
 from .task_runner import TaskRunner, run_task
 
 
@@ -68,10 +68,7 @@ class FlowRunner:
         if new is old:
             return new
         try:
-            for handler in self.flow.state_handlers:
-                new = handler(self.flow, old, new) or new
-            for handler in self.state_handlers:
-                new = handler(self, old, new) or new
+            new = through_handlers(self.flow, self, old, new)
         except signals.ENDRUN as exc:
             return exc.state
         except signals.PrefectStateSignal as exc:

@@ -239,3 +239,13 @@ class TimedOut(Failed):
 
 class Cancelled(Finished):
     color = "#bdbdbd"
+
+
+def through_handlers(owner: Any, runner: Any, old: State, new: State) -> State:
+    """`new` after the owner's (task's or flow's) state handlers, then the runner's; a handler
+    returning None keeps the state it was given."""
+    for handler in owner.state_handlers:
+        new = handler(owner, old, new) or new
+    for handler in runner.state_handlers:
+        new = handler(runner, old, new) or new
+    return new

@@ -15,7 +15,7 @@ from ..utilities.context import context as flowimg_context
 from ..utilities.logging import RedirectToLog, get_logger
 from . import signals
 from .state import (Cached, Failed, Looped, Mapped, NoResult, Pending, Retrying, Running, Scheduled, Skipped,
-                    State, Success, TimedOut, TriggerFailed)
+                    State, Success, TimedOut, TriggerFailed, through_handlers)
 
 #: Cached states by cache key, shared by every run in this process (Prefect's `context.caches`).
 CACHES: Dict[str, List[State]] = {}
@@ -48,10 +48,7 @@ class TaskRunner:
         if new is old:
             return new
         try:
-            for handler in self.task.state_handlers:
-                new = handler(self.task, old, new) or new
-            for handler in self.state_handlers:
-                new = handler(self, old, new) or new
+            new = through_handlers(self.task, self, old, new)
         except (signals.PAUSE, signals.ENDRUN):
             raise
         except signals.PrefectStateSignal as exc:
