@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import uuid
 from typing import Any, Dict, List, Optional
 
 from .backend.base import Backend, FlowVersion
@@ -57,18 +58,20 @@ def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any
     """Secrets go in as environment of this one container, never into the image or its logs."""
     from .image.engine import Engine
     from .manifest import MANIFEST_LABEL
+    from .targets import Launch, get_target
 
-    engine = Engine.shared()
-    command = runtime_command(registered, parameters, pass_storage)
-    entrypoint = volumes = None
-    environment = dict(secrets)
-    if MANIFEST_LABEL not in engine.labels(image):
+    volumes = entrypoint = None
+    environment: Dict[str, str] = {}
+    if MANIFEST_LABEL not in Engine.shared().labels(image):
         # Not built by flowimg: lend it this flowimg, read-only, for the one run.
         import flowimg
 
         volumes = {os.path.dirname(flowimg.__file__): {"bind": f"{RUNTIME_LIB}/flowimg", "mode": "ro"}}
         entrypoint = ["python3", "-m", "flowimg.runtime"]
         environment["PYTHONPATH"] = RUNTIME_LIB
-    result = engine.run(image, command, log=log, environment=environment, network_mode=network,
-                        volumes=volumes, entrypoint=entrypoint, redact=secrets.values(), out=print)
-    return 0 if result.exit_code == 0 else 1
+    launch = Launch(image=image, command=runtime_command(registered, parameters, pass_storage),
+                    name=f"flowimg-run-{uuid.uuid4().hex[:12]}", environment=environment, secrets=secrets,
+                    labels={"org.flowimg.flow": registered.name, "org.flowimg.version-id": registered.id},
+                    network=network, volumes=volumes, entrypoint=entrypoint)
+    outcome = get_target("docker").launch(launch, log=log, out=print)
+    return 0 if outcome.exit_code == 0 else 1

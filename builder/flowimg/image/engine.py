@@ -200,6 +200,22 @@ class Engine:
         """The image's WorkingDir, `/` when it sets none (Docker's default)."""
         return self.config(reference).get("WorkingDir") or "/"
 
+    def node_name(self) -> str:
+        """The engine's host name, recorded as where a run ran."""
+        return str(self.client.info().get("Name") or "")
+
+    def stop_container(self, name: str) -> bool:
+        """Stop a run's container; its own `run` call then sees the exit and removes it."""
+        import docker.errors
+
+        try:
+            self.client.containers.get(name).stop(timeout=10)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise FlowimgError(f"the engine could not stop {name}: {exc.explanation or exc}") from None
+        return True
+
     def remove_image(self, image_id: str) -> None:
         import docker.errors
 
@@ -210,7 +226,8 @@ class Engine:
 
     def run(self, image: str, command: List[str], log: Log, environment: Optional[Dict[str, str]] = None,
             network_mode: str = "none", user: Optional[str] = None, volumes: Optional[Dict[str, Any]] = None,
-            entrypoint: Optional[List[str]] = None, redact: Iterable[str] = (), out: Optional[Log] = None) -> RunResult:
+            entrypoint: Optional[List[str]] = None, redact: Iterable[str] = (), out: Optional[Log] = None,
+            name: Optional[str] = None, labels: Optional[Dict[str, str]] = None) -> RunResult:
         """Run to completion streaming stdout to `out` and stderr to `log`; always remove the container."""
         import docker.errors
 
@@ -221,6 +238,7 @@ class Engine:
             container = self.client.containers.create(
                 image, command=command, environment=environment or {}, network_mode=network_mode,
                 user=user, volumes=volumes or {}, entrypoint=entrypoint, detach=True,
+                name=name, labels=labels or {},
             )
             stream = self.api.attach(container.id, stream=True, logs=True, demux=True)
             container.start()
