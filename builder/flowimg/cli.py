@@ -229,30 +229,38 @@ def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the regist
 def deploy(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the registered flow."), project: str = ProjectOpt,
            version: Optional[int] = typer.Option(None, "--version", help="Deploy this version (default: the latest)."),
            compose: bool = typer.Option(False, "--compose", help="Write a docker compose file."),
-           kubernetes: bool = typer.Option(False, "--kubernetes", help="Write a Kubernetes Job manifest."),
+           kubernetes: bool = typer.Option(False, "--kubernetes", help="Write a Kubernetes CronJob (scheduled flow) or Job."),
+           job: bool = typer.Option(False, "--job", help="With --kubernetes: a plain Job even for a scheduled flow."),
+           apply: bool = typer.Option(False, "--apply", help="With --kubernetes: apply it to the kubeconfig's cluster."),
            namespace: str = typer.Option("default", "--namespace", help="Kubernetes namespace."),
            service_account: Optional[str] = typer.Option(None, "--service-account", help="Kubernetes service account."),
            cpu: Optional[str] = typer.Option(None, "--cpu", help="CPU request and limit, e.g. 500m."),
            memory: Optional[str] = typer.Option(None, "--memory", help="Memory request and limit, e.g. 256Mi."),
            output: str = typer.Option("-", "--output", "-o", help="File to write, or - for stdout."),
            backend: Optional[str] = BackendOpt) -> None:
-    """Describe how to run a registered flow's image elsewhere: a docker compose file or a Kubernetes Job."""
+    """Describe how to run a registered flow's image elsewhere: a docker compose file or a Kubernetes (Cron)Job."""
     import flowimg
 
     from .deploy.compose import deploy_image, render_compose
-    from .deploy.kubernetes import JobOptions, render_job
+    from .deploy.kubernetes import JobOptions, render_manifest
     from .storage import from_dict
 
     if compose == kubernetes:
         raise FlowimgError("say which one target to deploy to: --compose or --kubernetes")
+    if compose and (job or apply):
+        raise FlowimgError("--job and --apply go with --kubernetes; drop them for --compose")
     with _backend(backend) as db:
         registered = db.get(project, flow, version)
     storage = from_dict(registered.storage)
     if compose:
         text = render_compose(registered, deploy_image(storage), storage.secret_names(), flowimg.__version__)
     else:
-        text = render_job(registered, deploy_image(storage), storage.secret_names(), flowimg.__version__,
-                          JobOptions(namespace, service_account, cpu, memory))
+        text = render_manifest(registered, deploy_image(storage), storage.secret_names(), flowimg.__version__,
+                               JobOptions(namespace, service_account, cpu, memory), plain_job=job)
+        if apply:
+            from .deploy.apply import apply_manifest
+
+            _err(apply_manifest(text))
     if output == "-":
         typer.echo(text, nl=False)
         return
