@@ -113,7 +113,7 @@ def _elapsed_fields(seconds: int, start: datetime, name: str) -> Fields:
         return (_stepped(start.minute, seconds // MINUTE, 59), "*", "*", "*", "*")
     if seconds % HOUR == 0 and DAY % seconds == 0:
         return (str(start.minute), _stepped(start.hour, seconds // HOUR, 23), "*", "*", "*")
-    raise NotCron(f"{name} fires every {timedelta(seconds=seconds)}, which does not divide an hour or a day evenly")
+    raise NotCron(f"{name} fires every {_every(seconds)}, which does not divide an hour or a day evenly")
 
 
 def _every(seconds: float) -> str:
