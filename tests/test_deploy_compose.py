@@ -1,6 +1,11 @@
 """`flowimg deploy --compose`: the whole file text, and one-line errors for what cannot be deployed."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
 import yaml
 
 from flowimg.backend import open_backend
@@ -51,6 +56,28 @@ def test_compose_file_is_exactly_the_golden_text_with_secrets_by_name_only():
     assert service["network_mode"] == "host" and "ports" not in service and "networks" not in service
 
 
+# The Compose Specification's schema, from a PyPI wheel (see compose_spec/NOTICE); its "$schema" URI is
+# one jsonschema does not know by that spelling, so the draft is named here.
+COMPOSE_SCHEMA = jsonschema.Draft201909Validator(
+    json.loads((Path(__file__).parent / "compose_spec" / "compose_spec.json").read_text()))
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    COMPOSE_SCHEMA.validate(yaml.safe_load(GOLDEN))
+
+
+@pytest.mark.parametrize("key,value,problem", [
+    ("restart", False, "False is not of type 'string'"),
+    ("network-mode", "host", "'network-mode' does not match any of the regexes"),
+])
+def test_the_compose_schema_catches_what_compose_would_reject(key, value, problem):
+    """An unquoted `restart: no` is a YAML boolean, and compose refuses unknown service keys."""
+    broken = yaml.safe_load(GOLDEN)
+    broken["services"]["seed-flow"][key] = value
+    with pytest.raises(jsonschema.ValidationError, match=problem):
+        COMPOSE_SCHEMA.validate(broken)
+
+
 def test_service_names_keep_only_compose_characters():
     assert service_name("My Flow/ä 2") == "my-flow-2"
     assert service_name("***") == "flow"
@@ -67,7 +94,9 @@ def test_cli_writes_the_compose_file_with_the_pinned_digest(cli, tmp_path):
     out = tmp_path / "compose.yaml"
     result = cli("deploy", "example", "--project", "demo", "--compose", "--output", str(out))
     assert f"Wrote {out}" in result.stderr
-    service = yaml.safe_load(out.read_text())["services"]["example"]
+    document = yaml.safe_load(out.read_text())
+    COMPOSE_SCHEMA.validate(document)
+    service = document["services"]["example"]
     assert service["image"] == f"localhost:5000/seed@{DIGEST}"
     assert service["command"][0] == "example"
 
