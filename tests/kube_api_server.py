@@ -3,7 +3,7 @@
 It answers as kube-apiserver does for these requests: bearer-token authentication (401 Status), RBAC refusal
 per namespace (403 Status), create (201, server-set uid/resourceVersion, a Job's generated selector and pod
 labels), 409 AlreadyExists, get (404 NotFound), replace with optimistic locking (409 Conflict on a stale
-resourceVersion) and a Job's immutable selector (422 Invalid).
+resourceVersion) and a Job's immutable selector and pod template (422 Invalid).
 """
 from __future__ import annotations
 
@@ -87,9 +87,10 @@ class FakeApiServer:
                 return self.status(409, "Conflict", f'Operation cannot be fulfilled on {plural}.batch "{name}": the '
                                    "object has been modified; please apply your changes to the latest version and "
                                    "try again", name, plural)
-            if plural == "jobs" and body["spec"].get("selector") != current["spec"]["selector"]:
-                return self.status(422, "Invalid", f'Job.batch "{name}" is invalid: spec.selector: Invalid value: '
-                                   "field is immutable", name, plural)
+            for key in ("selector", "template"):
+                if plural == "jobs" and body["spec"].get(key) != current["spec"][key]:
+                    return self.status(422, "Invalid", f'Job.batch "{name}" is invalid: spec.{key}: Invalid value: '
+                                       '"...": field is immutable', name, plural)
             replaced = json.loads(json.dumps(body))
             replaced["metadata"].update(uid=current["metadata"]["uid"], resourceVersion=str(next(self._versions)),
                                         creationTimestamp=current["metadata"]["creationTimestamp"],

@@ -96,6 +96,15 @@ def test_a_job_is_replaced_keeping_its_generated_selector(cli, api):
     assert replaced["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "flowimg"
 
 
+def test_a_changed_job_template_is_refused_with_the_way_out(cli, api):
+    _register()
+    _deploy(cli, api)
+    error = one_line_error(_deploy(cli, api, "--cpu", "1", ok=False))
+    assert "spec.template: Invalid value" in error and "field is immutable" in error
+    assert "kubectl delete job example-v1 -n default" in error
+    assert "resources" not in api.objects[("default", "jobs", "example-v1")]["spec"]["template"]["spec"]["containers"][0]
+
+
 def test_a_wrong_token_is_one_line_and_never_printed(cli, api, tmp_path):
     _register()
     write_kubeconfig(api.kubeconfig, api.url, "stale-token-value")

@@ -102,6 +102,16 @@ NOT_EXPRESSIBLE = [
 ]
 
 
+class _Opaque:
+    """A schedule object of the user's own, registered by its repr."""
+
+    def to_dict(self):
+        return "<MySchedule every full moon>"
+
+
+NOT_EXPRESSIBLE.append(("a schedule of the user's own", _Opaque(), "it was registered as '<MySchedule every full moon>'"))
+
+
 @pytest.mark.parametrize("schedule,part", [case[1:] for case in NOT_EXPRESSIBLE], ids=[c[0] for c in NOT_EXPRESSIBLE])
 def test_inexpressible_schedules_name_the_part_and_the_way_out(schedule, part):
     with pytest.raises(NotCron) as caught:

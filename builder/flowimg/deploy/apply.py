@@ -102,6 +102,10 @@ def refusal(where: str, host: str, status: int, body: Any) -> str:
     if status == 403:
         return (f"the Kubernetes API server at {host} forbids applying {where} ({message}); grant the "
                 "kubeconfig's user create/get/update on it in that namespace, or use --namespace")
+    if status == 422 and where.startswith("Job "):
+        namespace, _, name = where[len("Job "):].partition("/")
+        return (f"the Kubernetes API server at {host} refused to change {where} ({message}); a Job's pod "
+                f"template cannot change: kubectl delete job {name} -n {namespace}, then apply again")
     return (f"the Kubernetes API server at {host} refused {where} (HTTP {status}: {message}); "
             "fix the manifest or the cluster state it names and retry")
 

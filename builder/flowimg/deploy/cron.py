@@ -51,6 +51,8 @@ class _ClockCron:
 
 def to_cron(schedule: Dict[str, Any], now: datetime) -> CronSpec:
     """The CronJob schedule firing exactly when the stored schedule does, from `now` on."""
+    if not isinstance(schedule, dict) or schedule.get("type") != "Schedule":
+        raise NotCron(f"it was registered as {str(schedule)[:60]!r}, not as a flowimg.schedules schedule")
     for key in ("filters", "or_filters", "not_filters", "adjustments"):
         rules = schedule.get(key) or []
         if rules:
