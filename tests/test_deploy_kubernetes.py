@@ -14,7 +14,7 @@ from flowimg.backend.base import FlowVersion
 from flowimg.deploy.cron import NotCron
 from flowimg.deploy.kubernetes import JobOptions, render_job, render_manifest
 from flowimg.schedules import IntervalSchedule, Schedule, clocks
-from flowimg.storage import Docker
+from flowimg.storage import Docker, Local
 
 from cli_helpers import one_line_error
 
@@ -255,3 +255,16 @@ def test_cli_target_combinations_are_one_line(cli):
     for flag in ("--job", "--apply"):
         error = one_line_error(cli("deploy", "example", "--project", "demo", "--compose", flag, ok=False))
         assert "go with --kubernetes" in error
+
+
+def test_cli_flow_without_an_image_and_unwritable_output_are_one_line(cli, tmp_path):
+    with open_backend() as db:
+        db.register("demo", "local", structure={"tasks": []}, structure_hash="h",
+                    storage=Local(path=str(tmp_path / "flow.py"), stored_as_script=True).to_dict(),
+                    labels=[], parameters={}, metadata_hash="m")
+    no_image = one_line_error(cli("deploy", "local", "--project", "demo", "--kubernetes", ok=False))
+    assert "has no image" in no_image and "Docker" in no_image
+    _register_scheduled(IntervalSchedule(interval=timedelta(days=1)))
+    missing = tmp_path / "no-such-dir" / "cronjob.yaml"
+    error = one_line_error(cli("deploy", "example", "--project", "demo", "--kubernetes", "-o", str(missing), ok=False))
+    assert "cannot write" in error and "--output" in error
