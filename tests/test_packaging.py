@@ -26,6 +26,9 @@ def test_wheel_installs_into_a_fresh_venv_and_finds_its_templates(tmp_path):
     wheel = next((tmp_path / "dist").glob("flowimg-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "flowimg/templates/Dockerfile.j2" in names and "flowimg/runtime.py" in names
+    source = {p.relative_to(ROOT / "builder").with_suffix("").as_posix() + ".py"
+              for p in (ROOT / "builder" / "flowimg").rglob("*.py") if "__pycache__" not in p.parts}
+    assert source - set(names) == set(), "a module of the source tree is missing from the wheel (pyproject packages)"
     target = tmp_path / "venv"
     venv.create(target, with_pip=True)
     python = target / "bin" / "python"
