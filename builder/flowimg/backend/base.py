@@ -525,21 +525,21 @@ class SQLBackend(Backend):
         )
 
     def ensure_scheduled(self, *, now: str, horizon_seconds: float, max_runs: int = 10) -> int:
-        from ..scheduling import next_times
+        from ..scheduling import next_times, schedule_of
 
         start = parse_iso(now)
         until = iso(start + timedelta(seconds=horizon_seconds))
         inserted = 0
         for latest in self.list_flows():
-            if "schedule" not in latest.structure:
+            if schedule_of(latest) is None:
                 continue
             with self._write("schedule", latest.project, latest.name):
                 # Read again under the lock: a registration may have replaced the schedule meanwhile.
                 version = self._latest(latest.project, latest.name)
-                if version is None or "schedule" not in version.structure or not self._is_active(
-                        version.project, version.name):
+                schedule = schedule_of(version) if version is not None else None
+                if version is None or schedule is None or not self._is_active(version.project, version.name):
                     continue
-                times = [iso(t) for t in next_times(version.structure["schedule"], start, max_runs)]
+                times = [iso(t) for t in next_times(schedule, start, max_runs)]
                 inserted += self._insert_slots(version, [t for t in times if t <= until])
         return inserted
 
