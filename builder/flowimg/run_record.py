@@ -79,11 +79,13 @@ def recorded(backend: Backend, version: FlowVersion, *, parameters: dict, target
     log(f"Flow run {record.id}")
     state, outcome, error = CANCELLED, None, None
     try:
-        with exit_on_signals():
+        # Task runners let Ctrl-C through (and catch SystemExit): SIGTERM must look like Ctrl-C.
+        with exit_on_signals(interrupt=True):
             outcome = launch()
         state = SUCCESS if outcome.exit_code == 0 else FAILED
         return outcome.exit_code
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
+        log(f"Flow run {record.id} interrupted: recorded as Cancelled")
         raise
     except BaseException as exc:
         state, error = FAILED, f"Error: {exc}"

@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .backend.base import Backend, FlowVersion
+from .core.running import check_parameters
 from .runtime import check_structure, run_and_report
 from .secrets import secret_environment
 from .storage import from_dict
@@ -40,6 +41,7 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
     if run_image is None:
         flow = storage.get_flow(name, log=log)
         check_structure(flow, registered.structure, register_hint(registered))
+        check_parameters(flow, parameters)  # bad input fails before anything is recorded
         redacted = local_secret_values(secrets.values())
         return recorded(backend, registered, parameters=parameters, target="local", image="", secrets=redacted,
                         launch=lambda: local_outcome(lambda: run_and_report(flow, parameters, log), redacted),
