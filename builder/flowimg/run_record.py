@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import socket
 import sys
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TextIO
+from typing import Any, Callable, Deque, Iterator, List, Optional, TextIO
 
 from .backend.base import Backend, FlowVersion
 from .backend.runs import CANCELLED, FAILED, RUNNING, SUCCESS, now_iso
@@ -14,18 +13,6 @@ from .log import Log
 from .secrets import redact
 from .signals import exit_on_signals
 from .targets.base import LOG_TAIL_LINES, Outcome
-
-# Where local secrets for `PrefectSecret` come from (client/secrets.py); their values are redacted too.
-CONTEXT_SECRET_PREFIXES = ("FLOWIMG__CONTEXT__SECRETS__", "PREFECT__CONTEXT__SECRETS__")
-
-
-def local_secret_values(values: Iterable[str]) -> List[str]:
-    """The given values plus every local secret a flow can read here, longest first for redaction."""
-    from .secrets import _file_secrets
-
-    found = set(values) | set(_file_secrets().values())
-    found |= {v for k, v in os.environ.items() if k.startswith(CONTEXT_SECRET_PREFIXES)}
-    return sorted((v for v in found if v), key=len, reverse=True)
 
 
 class _Tee:

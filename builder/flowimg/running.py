@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from .backend.base import Backend, FlowVersion
 from .core.running import check_parameters
 from .runtime import check_structure, run_and_report
-from .secrets import secret_environment
+from .secrets import local_secret_values, secret_environment
 from .storage import from_dict
 from .log import Log
-from .run_record import local_outcome, local_secret_values, recorded
+from .run_record import local_outcome, recorded
 
 if TYPE_CHECKING:
     from .targets import Launch, Target
