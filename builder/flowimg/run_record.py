@@ -5,6 +5,7 @@ import collections
 import contextlib
 import socket
 import sys
+import threading
 from typing import Any, Callable, Deque, Iterator, List, Optional, TextIO
 
 from .backend.base import Backend, FlowVersion
@@ -20,12 +21,14 @@ class _Tee:
 
     def __init__(self, stream: TextIO, lines: Deque[str], secrets: List[str]) -> None:
         self._stream, self._lines, self._secrets, self._partial = stream, lines, secrets, ""
+        self._lock = threading.Lock()  # tasks on a thread executor print at once
 
     def write(self, text: str) -> int:
         self._stream.write(text)
-        self._partial += text
-        *whole, self._partial = self._partial.split("\n")
-        self._lines.extend(redact(line, self._secrets) for line in whole)
+        with self._lock:
+            self._partial += text
+            *whole, self._partial = self._partial.split("\n")
+            self._lines.extend(redact(line, self._secrets) for line in whole)
         return len(text)
 
     def close_line(self) -> None:
