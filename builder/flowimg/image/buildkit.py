@@ -21,7 +21,7 @@ from ..log import Log
 
 SETTING = "FLOWIMG_BUILDKIT"
 DEBIAN_CLI = "/usr/bin/docker"
-MIN_SERVER = (18, 9)  # the first engine with BuildKit
+MIN_VERSION = (18, 9)  # the first engine and CLI with BuildKit
 BUILDX_ONLY_CLIENT = 23  # from this client on, `docker build` with BuildKit needs the buildx plugin
 PROBE_TIMEOUT = 20
 TAIL_LINES = 8
@@ -89,8 +89,11 @@ def _client_refusal(cli: str, env: Mapping[str, str]) -> Optional[str]:
     client = _run([cli, "--version"], env)
     if client is None:
         return f"{cli} does not run"
-    if _version(client)[0] >= BUILDX_ONLY_CLIENT and _run([cli, "buildx", "version"], env) is None:
-        return f"{cli} {_version(client)[0]}.x has no buildx"
+    version = _version(client)
+    if version < MIN_VERSION:
+        return f"{cli} {version[0]}.{version[1]} predates BuildKit"
+    if version[0] >= BUILDX_ONLY_CLIENT and _run([cli, "buildx", "version"], env) is None:
+        return f"{cli} {version[0]}.x has no buildx"
     return None
 
 
@@ -105,7 +108,7 @@ def _detect(env: Mapping[str, str]) -> Tuple[Optional[str], str]:
             server = _run([cli, "version", "--format", "{{.Server.Version}} {{.Server.Os}}"], env)
             if server is None:
                 return None, f"{cli} gets no answer from the engine at {env['DOCKER_HOST']}"
-            if _version(server) < MIN_SERVER or not server.endswith("linux"):
+            if _version(server) < MIN_VERSION or not server.endswith("linux"):
                 return None, f"the engine ({server}) has no BuildKit"
             return cli, f"BuildKit through {cli}"
         refusals.append(refusal)
@@ -167,7 +170,9 @@ class _Progress:
         if vertex not in self.steps:
             self.steps[vertex] = text
             self.tails[vertex] = deque(maxlen=TAIL_LINES)
-        elif timed is not None and timed.group(1).strip() and self.failed is None:
+            self.log(line)  # a step's instruction, whole: the mounts come before what it runs
+            return
+        if timed is not None and timed.group(1).strip() and self.failed is None:
             self.tails[vertex].append(timed.group(1).strip()[:200])
         elif text.startswith("ERROR: "):
             self.failed = self.failed or vertex

@@ -277,15 +277,13 @@ class Docker(Storage):
     def plan(self) -> Optional[Dict[str, Any]]:
         spec = self.image_spec()
         choice = self._choice(spec)
-        reason, buildkit = choice.reason, False
-        if choice.builder == "docker":
-            engine_builder = self._docker_builder()
-            reason, buildkit = f"{reason}; {engine_builder.reason}", engine_builder.cli is not None
-        spec, dockerfile, context = self.render(spec, buildkit=buildkit)
+        engine_builder = self._docker_builder() if choice.builder == "docker" else None
+        spec, dockerfile, context = self.render(spec, buildkit=bool(engine_builder and engine_builder.cli))
         planned = {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
                    "context_digest": context.digest, "excluded": list(context.excluded),
                    "ignore_patterns": list(context.patterns), "flows": dict(sorted(self.flows.items())),
-                   "note": self.workdir_note, "builder": choice.builder, "builder_reason": reason}
+                   "note": self.workdir_note, "builder": choice.builder, "builder_reason": choice.reason,
+                   "engine_builder": engine_builder and engine_builder.reason}
         if choice.builder == "registry":
             from ..image.registry_builder import plan_layers
 
