@@ -66,3 +66,10 @@ def test_requiring_buildkit_without_an_answering_engine_is_one_error(monkeypatch
                                         f"unix://{tmp_path}/none.sock; install a docker CLI with BuildKit")
     monkeypatch.setenv("FLOWIMG_BUILDKIT", "off")
     assert docker_builder({}).reason == "legacy builder (FLOWIMG_BUILDKIT=off)"
+
+
+def test_when_buildkit_reports_nothing_the_clis_last_line_is_the_reason():
+    progress = _Progress(lambda line: None)
+    progress.feed("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?")
+    assert progress.failure() == ("image build failed at the build: Cannot connect to the Docker daemon at "
+                                  "unix:///x.sock. Is the docker daemon running?")

@@ -152,6 +152,7 @@ class _Progress:
         self.tails: Dict[str, Deque[str]] = {}
         self.failed: Optional[str] = None
         self.error = ""
+        self.last = ""  # the CLI's own last words, when it fails before BuildKit reports anything
 
     def feed(self, line: str) -> None:
         line = line.rstrip()
@@ -161,6 +162,7 @@ class _Progress:
             if failed is not None:
                 self.error = failed.group(1).strip()
             if line.strip() and not line.startswith(("------", " > ")):
+                self.last = line.strip()[:200]
                 self._show(line)
             return
         vertex, text = found.groups()
@@ -185,7 +187,7 @@ class _Progress:
     def failure(self) -> str:
         step = self.steps.get(self.failed or "", "")
         lines = " | ".join(self.tails.get(self.failed or "", ()))
-        return (f"image build failed at {step or 'the build'}: {self.error or 'the docker CLI failed'}"
+        return (f"image build failed at {step or 'the build'}: {self.error or self.last or 'the docker CLI failed'}"
                 + (f" (last output: {lines})" if lines else ""))
 
 
