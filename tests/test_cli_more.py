@@ -51,15 +51,19 @@ def test_a_storage_shared_by_flows_is_built_once(cli, tmp_path, image_name):
 
 
 @pytest.mark.usefixtures("no_new_containers")
-def test_a_failing_build_step_is_one_error_with_its_last_lines(cli, tmp_path, image_name):
+@pytest.mark.parametrize("buildkit, step, exit_code", [
+    ("0", "image build failed at Step ", "returned a non-zero code: 1"),
+    ("1", "image build failed at [2/4] RUN echo preparing-step && false: executor failed running", "exit code: 1"),
+])
+def test_a_failing_build_step_is_one_error_with_its_last_lines(cli, tmp_path, image_name, buildkit, step, exit_code):
     script = tmp_path / "f.py"
     script.write_text(seed_flow(imports="from flowimg.storage import Docker", storage=(
         f"flow.storage = Docker(path='/opt/f.py', files={{{str(script)!r}: '/opt/f.py'}}, stored_as_script=True, "
         f"image_name={image_name!r}, base_image={BASE_IMAGE!r}, "
         "extra_dockerfile_commands=['RUN echo preparing-step && false'])\n")))
-    line = one_line_error(cli("build", "-p", str(script), ok=False))
-    assert "image build failed at Step" in line and "RUN echo preparing-step && false" in line
-    assert "returned a non-zero code: 1" in line and "preparing-step" in line.split("last output:")[-1]
+    line = one_line_error(cli("build", "-p", str(script), ok=False, env={"FLOWIMG_BUILDKIT": buildkit}))
+    assert step in line and "RUN echo preparing-step && false" in line
+    assert exit_code in line and "preparing-step" in line.split("last output:")[-1]
     assert docker("image", "inspect", f"{image_name}:latest", check=False).returncode != 0
 
 

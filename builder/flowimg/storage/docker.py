@@ -254,7 +254,7 @@ class Docker(Storage):
             user=self.user,
         )
 
-    def render(self, spec: Any = None, out: Optional[IO[bytes]] = None) -> Tuple[Any, str, Any]:
+    def render(self, spec: Any = None, out: Optional[IO[bytes]] = None, buildkit: bool = False) -> Tuple[Any, str, Any]:
         """(spec, Dockerfile text, build context): everything `plan` shows and `build` sends.
 
         The context is streamed into `out` when given, else only hashed."""
@@ -263,7 +263,7 @@ class Docker(Storage):
 
         spec = spec or self.image_spec()
         template = _read_text(self.dockerfile, "dockerfile") if self.dockerfile and self.dockerfile.endswith(".j2") else None
-        dockerfile = render_dockerfile(spec, template)
+        dockerfile = render_dockerfile(spec, template, buildkit)
         return spec, dockerfile, build_context(spec, dockerfile, runtime_packages(spec), out)
 
     def _choice(self, spec: Any) -> Any:
@@ -277,11 +277,13 @@ class Docker(Storage):
     def plan(self) -> Optional[Dict[str, Any]]:
         spec = self.image_spec()
         choice = self._choice(spec)
-        spec, dockerfile, context = self.render(spec)
+        engine_builder = self._docker_builder() if choice.builder == "docker" else None
+        spec, dockerfile, context = self.render(spec, buildkit=bool(engine_builder and engine_builder.cli))
         planned = {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
                    "context_digest": context.digest, "excluded": list(context.excluded),
                    "ignore_patterns": list(context.patterns), "flows": dict(sorted(self.flows.items())),
-                   "note": self.workdir_note, "builder": choice.builder, "builder_reason": choice.reason}
+                   "note": self.workdir_note, "builder": choice.builder, "builder_reason": choice.reason,
+                   "engine_builder": engine_builder and engine_builder.reason}
         if choice.builder == "registry":
             from ..image.registry_builder import plan_layers
 
@@ -312,8 +314,16 @@ class Docker(Storage):
         self._pinned = True
         log("Runs will use the image by the digest this build pushes")
 
+    def _docker_builder(self) -> Any:
+        """BuildKit through the docker CLI when it can build this image, else docker-py's legacy builder."""
+        from ..image.buildkit import docker_builder
+
+        kwargs = {k: v for k, v in self.build_kwargs.items() if k != "network_mode"}
+        return docker_builder(kwargs, explicit_login=bool(self.build_options and self.build_options.credentials))
+
     def _build_docker(self, spec: Any, push: bool, log: Log) -> Optional[str]:
         """The pushed digest, or None when the image stays in the local engine."""
+        from ..image import buildkit
         from ..image.engine import Engine
 
         engine = Engine.shared()
@@ -322,14 +332,19 @@ class Docker(Storage):
             from ..image.reference import registry_of
 
             engine.login(registry_of(spec.repository), credentials.username, credentials.password)
+        engine_builder = self._docker_builder()
+        log(f"Engine builder: {engine_builder.reason}")
         with tempfile.TemporaryFile(prefix="flowimg-context-") as context_file:
-            spec, _, context = self.render(spec, context_file)
+            spec, _, context = self.render(spec, context_file, buildkit=engine_builder.cli is not None)
             context_file.seek(0)
             previous = engine.image_id(spec.image_ref)
             kwargs = dict(self.build_kwargs)
             network = kwargs.pop("network_mode", "host" if spec.python_dependencies and not spec.wheelhouse else "none")
             log(f"Building image {spec.image_ref} (context {context.digest[:19]}, {len(context.names)} entries)")
-            image_id = engine.build(context_file, spec.image_ref, log, network_mode=network, **kwargs)
+            if engine_builder.cli is not None:
+                image_id = buildkit.build(engine_builder.cli, context_file, spec.image_ref, log, network, kwargs)
+            else:
+                image_id = engine.build(context_file, spec.image_ref, log, network_mode=network, **kwargs)
         if not self.ignore_healthchecks:
             self._health_check(engine, image_id, previous, log)
         if push and self.registry_url:
