@@ -165,6 +165,7 @@ def test_plan_shows_the_buildkit_dockerfile_and_why(cli, tmp_path, image_name):
     script = script_flow(tmp_path, image_name, python_dependencies="['tinydep']", wheelhouse=repr(str(tmp_path)))
     plan = cli("plan", "-p", str(script), "--builder", "docker").stdout
     assert "RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,source=wheelhouse," in plan
+    assert "# engine builder: BuildKit through /usr/bin/docker" in plan.splitlines()
     flow = load_script(str(script))["example"]
     flow.storage.add_flow(flow, str(script))
     assert flow.storage.plan()["engine_builder"] == "BuildKit through /usr/bin/docker"

@@ -122,6 +122,8 @@ def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
     for item in planned:
         typer.echo(f"# image: {item['image']}")
         typer.echo(f"# builder: {item['builder']} ({item['builder_reason']})")
+        if item.get("engine_builder"):
+            typer.echo(f"# engine builder: {item['engine_builder']}")
         for layer in item.get("layers", []):
             why = f"  ({layer['why']})" if layer.get("why") else ""
             typer.echo(f"# layer {layer['what']}: {layer['digest']} {layer['size']} bytes {layer['action']}{why}")
