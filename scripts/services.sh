@@ -82,7 +82,17 @@ build_base() {
   tar -C "$rootfs" -c . | "$DOCKER" import -c 'ENV LANG=C.UTF-8' - "$image" >/dev/null
 }
 
+leave_swarm() {
+  # Only the engine started here: a swarm a test left behind goes, with the bridge Swarm makes.
+  [ -f "$STATE/dockerd.pid" ] && engine_answers || return 0
+  if [ "$("$DOCKER" info --format '{{.Swarm.LocalNodeState}}')" != inactive ]; then
+    log "leaving the swarm"; "$DOCKER" swarm leave --force >/dev/null || true
+  fi
+  "$DOCKER" network rm docker_gwbridge >/dev/null 2>&1 || true
+}
+
 stop_all() {
+  leave_swarm
   for name in registry dockerd; do
     if [ -f "$STATE/$name.pid" ]; then
       pid=$(cat "$STATE/$name.pid")

@@ -47,3 +47,23 @@ def no_new_containers(engine):
     yield
     after = set(docker("ps", "-aq").stdout.split())
     assert after - before == set(), "a container was left behind"
+
+
+def swarm_state() -> str:
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def swarm(engine):
+    """A single-node swarm on loopback for the session: no ingress network, left again afterwards with its
+    bridge removed. An engine already in a swarm is used as it is and left in it."""
+    if swarm_state() == "active":
+        yield
+        return
+    docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
+    try:
+        subprocess.run([DOCKER, "network", "rm", "ingress"], input="y\n", capture_output=True, text=True)
+        yield
+    finally:
+        docker("swarm", "leave", "--force", check=False)
+        docker("network", "rm", "docker_gwbridge", check=False)

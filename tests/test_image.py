@@ -200,10 +200,10 @@ def test_a_run_image_holds_the_runtime_and_the_storages_clients(tmp_path):
 
 
 def test_container_output_is_redacted_even_when_a_secret_spans_chunks():
-    from flowimg.image.engine import _LineStream
+    from flowimg.image.engine import LineStream
 
     shown, output = [], []
-    lines = _LineStream(shown.append, ["tok-123456"], output)
+    lines = LineStream(shown.append, ["tok-123456"], output)
     for chunk in (b"token tok-12", b"3456 used\n\xc3", b"\xa9t\xc3\xa9\nlast"):
         lines.feed(chunk)
     lines.close()

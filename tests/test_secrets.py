@@ -8,7 +8,7 @@ import pytest
 
 from cli_helpers import seed_flow
 from flowimg import FlowimgError
-from flowimg.secrets import get_secret, redact, secret_environment
+from flowimg.secrets import get_secret, load_secret_files, redact, secret_environment
 
 
 def write_secrets(home, data, mode=0o600):
@@ -43,6 +43,21 @@ def test_run_environment_holds_only_named_secrets_that_exist(monkeypatch, flowim
     monkeypatch.setenv("UNRELATED", "u")
     assert secret_environment(["A_TOKEN", "MISSING"]) == {"A_TOKEN": "a"}
     assert redact("token a1b2 here", ["a1b2"]) == "token *** here"
+
+
+def test_secret_files_of_a_swarm_run_become_environment_unless_already_set(tmp_path, monkeypatch):
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    (folder / "FROM_FILE").write_text("v1\n")
+    (folder / "ALREADY_SET").write_text("from-file")
+    (folder / "sub").mkdir()
+    monkeypatch.setenv("ALREADY_SET", "from-env")
+    monkeypatch.delenv("FROM_FILE", raising=False)
+    monkeypatch.delenv("sub", raising=False)
+    load_secret_files(str(folder))
+    assert os.environ["FROM_FILE"] == "v1\n" and os.environ["ALREADY_SET"] == "from-env" and "sub" not in os.environ
+    with pytest.raises(FlowimgError, match="cannot read the run's secrets in .*missing"):
+        load_secret_files(str(tmp_path / "missing"))
 
 
 def test_cli_refuses_a_public_secrets_file(cli, tmp_path, flowimg_home):

@@ -215,21 +215,20 @@ def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the regist
         version: Optional[int] = typer.Option(None, "--version", help="Run this version (default: the latest)."),
         param: List[str] = typer.Option([], "--param", help="A parameter as name=value (JSON values decoded). Repeatable."),
         image: Optional[str] = typer.Option(None, "--image", help="Run inside this image; the runtime fetches the flow there."),
-        network: str = typer.Option("none", "--network", help="Container network for image runs: none or host."),
+        network: Optional[str] = typer.Option(None, "--network", help="Container network for image runs: none (default) or host; host only on swarm."),
+        on: Optional[str] = typer.Option(None, "--on", help="Where the image runs: docker or swarm (default: docker when the flow has an image, else here)."),
         backend: Optional[str] = BackendOpt) -> None:
     """Run a registered flow from its storage; refuses if its structure changed since registration."""
     from .running import run_registered
     from .runtime import parse_params
 
-    if network not in ("none", "host"):
-        raise FlowimgError(f"--network {network} is not allowed; use none or host")
     from .signals import Terminated
 
     parameters = parse_params(param)
     with _backend(backend) as db:
         try:
             code = run_registered(db, project, flow, version=version, parameters=parameters, image=image,
-                                  network=network, log=_err)
+                                  network=network, on=on, log=_err)
         except Terminated as exc:  # exit as the signal's default would (typer maps Ctrl-C to 130 itself)
             raise typer.Exit(exc.exit_code) from None
     if code:

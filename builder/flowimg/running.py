@@ -5,10 +5,11 @@ import json
 import os
 import shlex
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .backend.base import Backend, FlowVersion
 from .core.running import check_parameters
+from .errors import FlowimgError
 from .runtime import check_structure, run_and_report
 from .secrets import local_secret_values, secret_environment
 from .storage import from_dict
@@ -16,7 +17,7 @@ from .log import Log
 from .run_record import local_outcome, recorded
 
 if TYPE_CHECKING:
-    from .targets import Launch, Target
+    from .targets import Launch
 
 RUNTIME_LIB = "/opt/flowimg/lib"
 
@@ -30,12 +31,23 @@ def register_hint(version: FlowVersion) -> str:
 
 def run_registered(backend: Backend, project: str, name: str, *, version: Optional[int] = None,
                    parameters: Optional[Dict[str, Any]] = None, image: Optional[str] = None,
-                   network: str = "none", log: Log = print) -> int:
-    """Exit code of the run: 0 when every task finished."""
+                   network: Optional[str] = None, on: Optional[str] = None, log: Log = print) -> int:
+    """Exit code of the run: 0 when every task finished. Without `on`, a flow with an image runs in it
+    on the local engine, one without runs here in this process."""
+    from .targets import get_target
+
+    target = get_target(on or "docker")
+    network = network or target.networks[0]
+    if network not in target.networks:
+        raise FlowimgError(f"--network {network} is not possible on {target.name}; use "
+                           f"{' or '.join(target.networks)}" + (", or run with --on docker" if on else ""))
     registered = backend.get(project, name, version)
     storage = from_dict(registered.storage)
-    secrets = secret_environment(storage.secret_names())
     run_image = image or storage.run_image()
+    if run_image is None and on:
+        raise FlowimgError(f"flow '{name}' has no image to run on {on}: its storage is {storage.describe()}; "
+                           "give it Docker storage and register it again, or name an image with --image REF")
+    secrets = secret_environment(storage.secret_names())
     log(f"Running '{name}' version {registered.version} ({registered.id}) from {storage.describe()}")
     parameters = parameters or {}
     if run_image is None:
@@ -46,10 +58,10 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
         return recorded(backend, registered, parameters=parameters, target="local", image="", secrets=redacted,
                         launch=lambda: local_outcome(lambda: run_and_report(flow, parameters, log), redacted),
                         log=log)
-    launch, target = _image_launch(run_image, registered, parameters, secrets, network, pass_storage=image is not None)
+    launch = _launch(run_image, registered, parameters, secrets, network, pass_storage=image is not None)
     code = recorded(backend, registered, parameters=parameters, target=target.name, image=run_image,
-                       secrets=list(secrets.values()), launch=lambda: target.launch(launch, log=log, out=print),
-                       log=log)
+                    secrets=list(secrets.values()), launch=lambda: target.launch(launch, log=log, out=print),
+                    log=log)
     return 0 if code == 0 else 1
 
 
@@ -66,12 +78,12 @@ def runtime_command(registered: FlowVersion, parameters: Dict[str, Any], pass_st
     return command
 
 
-def _image_launch(image: str, registered: FlowVersion, parameters: Dict[str, Any], secrets: Dict[str, str],
-                  network: str, pass_storage: bool) -> Tuple[Launch, Target]:
-    """Secrets go in as environment of this one container, never into the image or its logs."""
+def _launch(image: str, registered: FlowVersion, parameters: Dict[str, Any], secrets: Dict[str, str],
+            network: str, pass_storage: bool) -> "Launch":
+    """Secrets go in for this one run only, never into the image or its logs."""
     from .image.engine import Engine
     from .manifest import MANIFEST_LABEL
-    from .targets import Launch, get_target
+    from .targets import Launch
 
     volumes = entrypoint = None
     environment: Dict[str, str] = {}
@@ -82,8 +94,7 @@ def _image_launch(image: str, registered: FlowVersion, parameters: Dict[str, Any
         volumes = {os.path.dirname(flowimg.__file__): {"bind": f"{RUNTIME_LIB}/flowimg", "mode": "ro"}}
         entrypoint = ["python3", "-m", "flowimg.runtime"]
         environment["PYTHONPATH"] = RUNTIME_LIB
-    launch = Launch(image=image, command=runtime_command(registered, parameters, pass_storage),
-                    name=f"flowimg-run-{uuid.uuid4().hex[:12]}", environment=environment, secrets=secrets,
-                    labels={"org.flowimg.flow": registered.name, "org.flowimg.version-id": registered.id},
-                    network=network, volumes=volumes, entrypoint=entrypoint)
-    return launch, get_target("docker")
+    return Launch(image=image, command=runtime_command(registered, parameters, pass_storage),
+                  name=f"flowimg-run-{uuid.uuid4().hex[:12]}", environment=environment, secrets=secrets,
+                  labels={"org.flowimg.flow": registered.name, "org.flowimg.version-id": registered.id},
+                  network=network, volumes=volumes, entrypoint=entrypoint)

@@ -147,8 +147,11 @@ def _take(args: List[str], flag: str) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from .secrets import SECRETS_DIR_ENV, load_secret_files
+
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        load_secret_files(os.environ.get(SECRETS_DIR_ENV))
         manifest = read_manifest(os.environ.get("FLOWIMG_MANIFEST", MANIFEST_PATH))
         if args[:1] == ["--check"]:
             return check_all(manifest)

@@ -10,6 +10,9 @@ from .errors import FlowimgError
 from .home import flowimg_home
 
 SECRETS_FILE = "secrets.json"
+# Set by a target that mounts a run's secrets as files (Docker Swarm secrets): the runtime reads them
+# into its environment, so flows and storages find them exactly as on every other target.
+SECRETS_DIR_ENV = "FLOWIMG_SECRETS_DIR"
 
 
 def secrets_file() -> str:
@@ -78,6 +81,22 @@ def local_secret_values(values: Iterable[str]) -> List[str]:
     found = set(values) | set(_file_secrets().values())
     found |= {v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
     return sorted((v for v in found if v), key=len, reverse=True)
+
+
+def load_secret_files(folder: Optional[str]) -> None:
+    """Each file in `folder` becomes the environment variable of its name, unless that is already set."""
+    if not folder:
+        return
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise FlowimgError(f"cannot read the run's secrets in {folder} ({exc.strerror}); start the run again") from None
+    for name in names:
+        path = os.path.join(folder, name)
+        if name in os.environ or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as fh:
+            os.environ[name] = fh.read()
 
 
 def redact(text: str, values: Iterable[str]) -> str:

@@ -23,7 +23,7 @@ def _engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-class _LineStream:
+class LineStream:
     """Whole lines only, so a line (or a secret in it) split across chunks is seen, and redacted, whole."""
 
     def __init__(self, sink: Log, secrets: List[str], output: List[str]) -> None:
@@ -243,7 +243,7 @@ class Engine:
             stream = self.api.attach(container.id, stream=True, logs=True, demux=True)
             container.start()
             output: List[str] = []
-            streams = (_LineStream(out, secrets, output), _LineStream(log, secrets, output))
+            streams = (LineStream(out, secrets, output), LineStream(log, secrets, output))
             for chunks in stream:
                 for raw, lines in zip(chunks, streams):
                     if raw:

@@ -12,6 +12,10 @@ def get_target(name: str) -> Target:
         from .docker import DockerTarget
 
         return DockerTarget()
+    if name == "swarm":
+        from .swarm import SwarmTarget
+
+        return SwarmTarget()
     raise FlowimgError(f"unknown target '{name}'; use one of: {', '.join(TARGETS)}")
 
 

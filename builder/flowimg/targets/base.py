@@ -43,6 +43,8 @@ def tail(output: str, lines: int = LOG_TAIL_LINES) -> Tuple[str, ...]:
 
 class Target(abc.ABC):
     name: str = ""
+    # The container networks a run may use here; the first is the default.
+    networks: Tuple[str, ...] = ("none", "host")
 
     @abc.abstractmethod
     def launch(self, launch: Launch, log: Log, out: Log) -> Outcome:
