@@ -48,8 +48,8 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
                         log=log)
     launch, target = _image_launch(run_image, registered, parameters, secrets, network, pass_storage=image is not None)
     code = recorded(backend, registered, parameters=parameters, target=target.name, image=run_image,
-                       secrets=list(secrets.values()), launch=lambda: target.launch(launch, log=log, out=print),
-                       log=log)
+                    secrets=list(secrets.values()), launch=lambda: target.launch(launch, log=log, out=print),
+                    log=log)
     return 0 if code == 0 else 1
 
 
