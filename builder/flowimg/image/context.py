@@ -236,10 +236,49 @@ def write_tar(entries: Dict[str, Entry], fileobj: IO[bytes], mtime: int = FIXED_
 
 def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
                   out: Optional[IO[bytes]] = None) -> BuildContext:
-    """Stream the tar.gz into `out` (a binary file), or only hash it when `out` is None (`plan`)."""
+    """Stream the tar.gz into `out` (a binary file), or only hash it when `out` is None (`plan`).
+
+    Only hashing, a digest computed before for the same names, file sizes and modification times
+    (and the same bytes made here) is read back from FLOWIMG_HOME/cache/contexts."""
     collected = collect(spec, dockerfile, runtime_packages)
-    sink = _HashingWriter(out)
-    with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
-        write_tar(collected.entries, gz)  # type: ignore[arg-type]
-    return BuildContext(digest="sha256:" + sink.sha.hexdigest(), names=tuple(sorted(collected.entries)),
+    cached = _digest_cache(collected.entries) if out is None else None
+    digest = None
+    if cached:
+        try:
+            with open(cached, encoding="utf-8") as fh:
+                digest = fh.read().strip() or None
+        except OSError:
+            pass
+    if digest is None:
+        sink = _HashingWriter(out)
+        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
+            write_tar(collected.entries, gz)  # type: ignore[arg-type]
+        digest = "sha256:" + sink.sha.hexdigest()
+        if cached:
+            try:
+                os.makedirs(os.path.dirname(cached), exist_ok=True)
+                with open(f"{cached}.{os.getpid()}.part", "w", encoding="utf-8") as fh:
+                    fh.write(digest)
+                os.replace(f"{cached}.{os.getpid()}.part", cached)
+            except OSError:
+                pass  # a read-only home only costs the next plan the hashing
+    return BuildContext(digest=digest, names=tuple(sorted(collected.entries)),
                         excluded=tuple(collected.excluded), patterns=tuple(collected.patterns))
+
+
+def _digest_cache(entries: Dict[str, Entry]) -> Optional[str]:
+    """The cache file for these entries, keyed by what each is (files by size, mtime and inode)."""
+    from ..home import flowimg_home
+
+    key = hashlib.sha256(str(FIXED_MTIME).encode())
+    try:
+        for name, entry in sorted(entries.items()):
+            key.update(f"\0{name}\0{entry.kind}\0{entry.target}\0{entry.executable}\0".encode())
+            if entry.kind == "file":
+                st = os.stat(entry.path)
+                key.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode())
+            elif entry.kind == "blob":
+                key.update(hashlib.sha256(entry.data).digest())
+    except OSError:
+        return None  # write_tar reports the file that vanished
+    return os.path.join(flowimg_home(), "cache", "contexts", key.hexdigest())

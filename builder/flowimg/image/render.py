@@ -1,8 +1,11 @@
 """Spec -> Dockerfile text. Pure: the same spec always renders the same text."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from ..errors import FlowimgError
 from .quoting import docker_quoted, shell_quoted
@@ -46,23 +49,42 @@ def _check_escape_directive(user_dockerfile: Optional[str]) -> None:
 
 
 def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
-    """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks."""
+    """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks.
+
+    Rendering is pure, so a text rendered before is read back by the hash of everything it was made
+    from (FLOWIMG_HOME/cache/dockerfiles): `plan` and a warm build skip importing jinja2 at all."""
+    _check_escape_directive(spec.user_dockerfile)
+    values = dict(base_image=spec.base_image, user_dockerfile=spec.user_dockerfile, env_vars=spec.env_vars,
+                  python_dependencies=spec.python_dependencies, wheelhouse=spec.wheelhouse,
+                  extra_commands=spec.extra_commands, labels=sorted(spec.labels.items()), user=spec.user)
+    with open(os.path.join(templates_dir(), "Dockerfile.j2"), "rb") as fh:
+        key = hashlib.sha256(fh.read() + json.dumps([template, values], sort_keys=True).encode()).hexdigest()
+    from ..home import flowimg_home
+
+    cached = os.path.join(flowimg_home(), "cache", "dockerfiles", key)
+    try:
+        with open(cached, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        pass
+    text = _render(template, values)
+    try:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        with open(f"{cached}.{os.getpid()}.part", "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(f"{cached}.{os.getpid()}.part", cached)
+    except OSError:
+        pass  # a read-only home only costs the next command a render
+    return text
+
+
+def _render(template: Optional[str], values: Dict[str, Any]) -> str:
     import jinja2
 
-    _check_escape_directive(spec.user_dockerfile)
     env = _environment()
     try:
         tmpl = env.from_string(template) if template else env.get_template("Dockerfile.j2")
-        text = tmpl.render(
-            base_image=spec.base_image,
-            user_dockerfile=spec.user_dockerfile,
-            env_vars=spec.env_vars,
-            python_dependencies=spec.python_dependencies,
-            wheelhouse=spec.wheelhouse,
-            extra_commands=spec.extra_commands,
-            labels=sorted(spec.labels.items()),
-            user=spec.user,
-        )
+        text = tmpl.render(**values)
     except jinja2.TemplateError as exc:
         raise FlowimgError(f"cannot render the Dockerfile template: {exc}; fix the template") from None
     lines = [line.rstrip() for line in text.splitlines()]
