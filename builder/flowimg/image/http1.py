@@ -64,7 +64,9 @@ class Connection:
 
     def _open(self) -> socket.socket:
         host, port = split_netloc(self.netloc, self.tls)
-        sock = socket.create_connection((host, port), timeout=self.timeout)
+        # An ASCII name as bytes: getaddrinfo would otherwise load the idna codec to encode it.
+        address = (host.encode() if host.isascii() else host, port)
+        sock = socket.create_connection(address, timeout=self.timeout)  # type: ignore[arg-type]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
             import ssl

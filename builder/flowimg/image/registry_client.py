@@ -8,7 +8,6 @@ Secrets (passwords, tokens) live only in request headers: never in a message, a 
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import hashlib
@@ -115,6 +114,8 @@ def docker_credentials(host: str) -> Optional[Credentials]:
     entry = next((auths[k] for k in (host, f"https://{host}", f"http://{host}") if k in auths), None)
     if not entry or not entry.get("auth"):
         return None
+    import base64
+
     try:
         username, _, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
     except ValueError:
@@ -294,6 +295,8 @@ class Registry:
                              + (f" ({detail})" if detail else "") + f"; {fix}")
 
     def _authenticate(self, header: str, until: float) -> None:
+        import base64
+
         scheme, params = parse_challenge(header)
         creds = self._creds()
         if scheme == "basic":

@@ -48,15 +48,34 @@ def _check_escape_directive(user_dockerfile: Optional[str]) -> None:
             )
 
 
+_SLOT = "flowimg-label-slot-{}-3c1f"  # a label value's place in a cached text
+
+
 def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
     """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks.
 
     Rendering is pure, so a text rendered before is read back by the hash of everything it was made
-    from (FLOWIMG_HOME/cache/dockerfiles): `plan` and a warm build skip importing jinja2 at all."""
+    from (FLOWIMG_HOME/cache/dockerfiles), and `plan` or a warm build never imports jinja2. With
+    flowimg's own template the label values (the manifest changes with every edit) are left out of
+    the key: the text holds slots that the quoted values fill, as the template's LABEL line quotes them."""
     _check_escape_directive(spec.user_dockerfile)
+    labels = sorted(spec.labels.items())
+    slots = template is None
     values = dict(base_image=spec.base_image, user_dockerfile=spec.user_dockerfile, env_vars=spec.env_vars,
                   python_dependencies=spec.python_dependencies, wheelhouse=spec.wheelhouse,
-                  extra_commands=spec.extra_commands, labels=sorted(spec.labels.items()), user=spec.user)
+                  extra_commands=spec.extra_commands, user=spec.user,
+                  labels=[(name, _SLOT.format(i)) for i, (name, _) in enumerate(labels)] if slots else labels)
+    text = _cached_render(template, values)
+    if not slots:
+        return text
+    at = text.rfind("\nLABEL ") + 1
+    head, tail = text[:at], text[at:]
+    for i, (name, value) in enumerate(labels):
+        tail = tail.replace(docker_quoted(_SLOT.format(i)), docker_quoted(value, f"label {name}"), 1)
+    return head + tail
+
+
+def _cached_render(template: Optional[str], values: Dict[str, Any]) -> str:
     with open(os.path.join(templates_dir(), "Dockerfile.j2"), "rb") as fh:
         key = hashlib.sha256(fh.read() + json.dumps([template, values], sort_keys=True).encode()).hexdigest()
     from ..home import flowimg_home
