@@ -400,11 +400,11 @@ class Registry:
             self.request("DELETE", response.headers["location"], self._until(), ok=(204, 200, 404))
         return response.status == 201
 
-    def upload_blob(self, repository: str, data: bytes, digest: str) -> None:
-        """POST then one monolithic PUT for small blobs; PATCH chunks then PUT for big ones."""
+    def upload_blob(self, repository: str, data: bytes, digest: str, location: Optional[str] = None) -> None:
+        """POST then one monolithic PUT for small blobs; PATCH chunks then PUT for big ones.
+        With `location` (from `start_upload`), the POST was done already."""
         until = self._until()
-        started = self.request("POST", f"/v2/{repository}/blobs/uploads/", until, ok=(202,))
-        location = urllib.parse.urljoin(self._url("/"), started.headers.get("location", ""))
+        location = location or self.start_upload(repository)
         offset = 0
         while len(data) - offset > CHUNK:
             chunk = data[offset:offset + CHUNK]
@@ -416,6 +416,14 @@ class Registry:
         separator = "&" if "?" in location else "?"
         self.request("PUT", f"{location}{separator}digest={urllib.parse.quote(digest)}", until,
                      body=data[offset:], ok=(201,), headers={"Content-Type": "application/octet-stream"})
+
+    def start_upload(self, repository: str) -> str:
+        """An upload session's location: needs no digest, so it can be opened before the blob exists."""
+        started = self.request("POST", f"/v2/{repository}/blobs/uploads/", self._until(), ok=(202,))
+        return urllib.parse.urljoin(self._url("/"), started.headers.get("location", ""))
+
+    def cancel_upload(self, location: str) -> None:
+        self.request("DELETE", location, self._until(), ok=(204, 200, 404))
 
     def ping(self) -> bool:
         """True when a registry answers /v2/ (an authentication challenge counts as an answer)."""
