@@ -14,6 +14,7 @@ import json
 import os
 import platform as host_platform
 import tarfile
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
@@ -128,7 +129,8 @@ def _registry_blockers(base_image: str, registry_url: Optional[str], insecure: S
 
 
 _REGISTRIES: Dict[Tuple[str, Tuple[str, ...], Optional[Credentials]], Registry] = {}
-_RESOLVED: Dict[Tuple[str, str, str], Optional[str]] = {}
+_RESOLVED: Dict[Tuple[str, str, str], Tuple[float, Optional[str]]] = {}
+_RESOLVED_FOR = 5.0  # seconds: the builder's choice and the assembly share one HEAD; a watch loop asks again
 
 
 def registry_for(host: str, insecure: Sequence[str] = (), credentials: Optional[Credentials] = None) -> Registry:
@@ -145,9 +147,10 @@ def resolve(base: Registry, repository: str, reference: str) -> Optional[str]:
     if reference.startswith("sha256:"):
         return reference
     key = (base.host, repository, reference)
-    if key not in _RESOLVED:
-        _RESOLVED[key] = base.manifest_digest(repository, reference)
-    return _RESOLVED[key]
+    now = time.monotonic()
+    if key not in _RESOLVED or now - _RESOLVED[key][0] > _RESOLVED_FOR:
+        _RESOLVED[key] = (now, base.manifest_digest(repository, reference))
+    return _RESOLVED[key][1]
 
 
 def _by_digest(cache_dir: Optional[str], digest: str, fetch: Callable[[], bytes]) -> bytes:
@@ -308,26 +311,34 @@ def blob_steps(assembly: Assembly, target: Registry, repository: str, known: Seq
     for `known` blobs (those the repository's current manifest references, so the registry holds).
     Without `ask_small`, our own small blobs (code, config) are uploaded unasked: a task edit makes
     them new, and a repeated upload of a few KB costs less than the question."""
-    steps: Dict[str, BlobStep] = {}
+    wanted: Dict[str, Tuple[int, str]] = {}
     for image in assembly.images:
-        wanted = [(layer["digest"], layer.get("size", 0), "base layer") for layer in image.base_layers]
-        wanted += [(layer.digest, layer.size, layer.role) for layer in image.layers]
-        wanted.append((sha256_digest(image.config), len(image.config), f"config {image.platform}"))
-        for digest, size, what in wanted:
-            if digest in steps:
-                continue
-            if digest in known:
-                action = "present"
-            elif not ask_small and what != "base layer" and size <= SMALL_BLOB:
-                action = "upload"
-            elif target.has_blob(repository, digest):
-                action = "present"
-            elif what == "base layer":
-                action = "mount" if assembly.base_host == target.host else "copy"
-            else:
-                action = "upload"
-            steps[digest] = BlobStep(digest, size, what, action)
-    return list(steps.values())
+        for layer in image.base_layers:
+            wanted.setdefault(layer["digest"], (layer.get("size", 0), "base layer"))
+        for own in image.layers:
+            wanted.setdefault(own.digest, (own.size, own.role))
+        wanted.setdefault(sha256_digest(image.config), (len(image.config), f"config {image.platform}"))
+    unasked = {d for d, (size, what) in wanted.items()
+               if d in known or (not ask_small and what != "base layer" and size <= SMALL_BLOB)}
+    present = _present(target, repository, [d for d in wanted if d not in unasked])
+    steps = []
+    for digest, (size, what) in wanted.items():
+        if digest in known or digest in present:
+            action = "present"
+        elif what == "base layer":
+            action = "mount" if assembly.base_host == target.host else "copy"
+        else:
+            action = "upload"
+        steps.append(BlobStep(digest, size, what, action))
+    return steps
+
+
+def _present(target: Registry, repository: str, digests: Sequence[str]) -> set:
+    """Which of these blobs the repository has: the HEADs go side by side, one connection each."""
+    asks = [in_background(functools.partial(target.fork().has_blob, repository, d)) for d in digests[1:]]
+    answers = [target.has_blob(repository, digests[0])] if digests else []
+    answers += [ask() for ask in asks]
+    return {d for d, here in zip(digests, answers) if here}
 
 
 def _blob_bytes(assembly: Assembly, digest: str) -> Optional[bytes]:
