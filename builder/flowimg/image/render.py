@@ -16,10 +16,11 @@ _ESCAPE_DIRECTIVE = re.compile(r"#\s*escape\s*=\s*(\S)", re.IGNORECASE)
 
 
 def templates_dir() -> str:
-    """Where Dockerfile.j2 is: inside the wheel, or templates/ in a source checkout."""
-    from importlib.resources import files
+    """Where Dockerfile.j2 is: inside the wheel, or templates/ in a source checkout. Found through the
+    package's __file__: importlib.resources would cost more to import than the render it serves."""
+    from .. import templates
 
-    return str(files("flowimg.templates"))
+    return os.path.dirname(os.path.abspath(str(templates.__file__)))
 
 
 def _environment() -> Any:
