@@ -162,8 +162,9 @@ class Registry:
         self.host = host
         self.plain_http = is_loopback(host) or host in insecure_registries(insecure)
         self.timeout = timeout
-        self._credentials = credentials
-        self._looked_up = credentials is not None or not use_docker_config
+        # Shared with forks, so the Docker config (or its credential helper) is read once per host.
+        self._login: Dict[str, Optional[Credentials]] = (
+            {"credentials": credentials} if credentials is not None or not use_docker_config else {})
         self._authorization: Optional[str] = None
         self._scopes: List[str] = []
         self._conn: Optional[Connection] = None
@@ -172,10 +173,9 @@ class Registry:
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _creds(self) -> Optional[Credentials]:
-        if not self._looked_up:
-            self._credentials = docker_credentials(self.host)
-            self._looked_up = True
-        return self._credentials
+        if "credentials" not in self._login:
+            self._login["credentials"] = docker_credentials(self.host)
+        return self._login["credentials"]
 
     def _until(self) -> float:
         return time.monotonic() + self.timeout
