@@ -553,10 +553,15 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
                 check_locally(spec, log)
             push_content(assembly, target, repository, base, log, by_digest=engine is not None,
                          known=_referenced_blobs(current), sessions=sessions)
+            removed = None
             if engine is not None:
-                _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True, log=log,
-                                 credentials=options.credentials)
-            put_tag(assembly, target, repository, tag)
+                removed = _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True,
+                                           log=log, credentials=options.credentials)
+            try:
+                put_tag(assembly, target, repository, tag)
+            finally:
+                if removed is not None:
+                    removed()
             log(f"pushed {spec.image_ref} as {assembly.digest}")
             pushed = assembly.digest
     elif push:
@@ -600,19 +605,22 @@ def _engine_or_none() -> Any:
 
 
 def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log,
-                     credentials: Optional[Credentials] = None) -> None:
-    """Every flow loads in the new image, run by digest; a failure leaves the tag where it was."""
+                     credentials: Optional[Credentials] = None) -> Callable[[], None]:
+    """Every flow loads in the new image, run by digest; a failure leaves the tag where it was.
+    A pulled image is removed again while the caller writes the tag: the returned function waits for that."""
     log(f"Checking that every flow loads in {reference}")
     if pull:
         auth = {"username": credentials.username, "password": credentials.password} if credentials else None
         engine.pull(reference, auth=auth)
     result = engine.run(reference, ["--check"], log=lambda _: None)
-    if pull:
-        engine.remove_image(reference)
+    removed: Callable[[], None] = in_background(functools.partial(engine.remove_image, reference)) if pull \
+        else (lambda: None)
     if result.exit_code != 0:
+        removed()
         problems = [line for line in result.output.splitlines() if line.strip()][-6:]
         raise FlowimgError("health check failed in the built image (the tag was not moved): " + " | ".join(problems))
     log(result.output.strip())
+    return removed
 
 
 def check_locally(spec: ImageSpec, log: Log) -> None:
