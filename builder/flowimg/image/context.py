@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
+from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, ignored, parse_rules
 from .spec import CODE_DIR, ImageSpec
@@ -272,34 +273,21 @@ def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
     (and the same bytes made here) is read back from FLOWIMG_HOME/cache/contexts."""
     collected = collect(spec, dockerfile, runtime_packages)
     cached = _digest_cache(collected.entries) if out is None else None
-    digest = None
-    if cached:
-        try:
-            with open(cached, encoding="utf-8") as fh:
-                digest = fh.read().strip() or None
-        except OSError:
-            pass
+    found = read_cached(cached) if cached else None
+    digest = found.decode() if found else None
     if digest is None:
         sink = _HashingWriter(out)
         with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
             write_tar(collected.entries, gz)  # type: ignore[arg-type]
         digest = "sha256:" + sink.sha.hexdigest()
         if cached:
-            try:
-                os.makedirs(os.path.dirname(cached), exist_ok=True)
-                with open(f"{cached}.{os.getpid()}.part", "w", encoding="utf-8") as fh:
-                    fh.write(digest)
-                os.replace(f"{cached}.{os.getpid()}.part", cached)
-            except OSError:
-                pass  # a read-only home only costs the next plan the hashing
+            write_cached(cached, digest.encode())
     return BuildContext(digest=digest, names=tuple(sorted(collected.entries)),
                         excluded=tuple(collected.excluded), patterns=tuple(collected.patterns))
 
 
 def _digest_cache(entries: Dict[str, Entry]) -> Optional[str]:
     """The cache file for these entries, keyed by what each is (files by size, mtime and inode)."""
-    from ..home import flowimg_home
-
     key = hashlib.sha256(str(FIXED_MTIME).encode())
     try:
         for name, entry in sorted(entries.items()):
@@ -311,4 +299,4 @@ def _digest_cache(entries: Dict[str, Entry]) -> Optional[str]:
                 key.update(hashlib.sha256(entry.data).digest())
     except OSError:
         return None  # write_tar reports the file that vanished
-    return os.path.join(flowimg_home(), "cache", "contexts", key.hexdigest())
+    return cache_path("contexts", key.hexdigest())

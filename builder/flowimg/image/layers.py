@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FlowimgError
+from ..home import read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from .context import Collected, Entry, add_source, package_sources, write_tar
 from .spec import ImageSpec
@@ -88,14 +89,6 @@ def make_layer(role: str, entries: Dict[str, Entry], created_by: str, inputs: Se
                  data=packed)
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.{os.getpid()}.part"
-    with open(partial, "wb") as fh:
-        fh.write(data)
-    os.replace(partial, path)
-
-
 def _cached(cache_dir: Optional[str], key: str, role: str, created_by: str, inputs: Sequence[str],
             make: Callable[[], Layer]) -> Layer:
     """A layer from the cache by the hash of its inputs, else made and stored (atomically).
@@ -114,8 +107,8 @@ def _cached(cache_dir: Optional[str], key: str, role: str, created_by: str, inpu
     except (OSError, ValueError, KeyError, TypeError):
         pass
     layer = make()
-    _write_atomically(blob_path, layer.blob)
-    _write_atomically(meta_path, json.dumps({"digest": layer.digest, "size": layer.size,
+    write_cached(blob_path, layer.blob)
+    write_cached(meta_path, json.dumps({"digest": layer.digest, "size": layer.size,
                                              "diff_id": layer.diff_id}).encode())
     return layer
 
@@ -152,17 +145,12 @@ def runtime_layer(package_dirs: Sequence[str], cache_dir: Optional[str] = None) 
     created_by = f"COPY flowimg/lib {RUNTIME_LIB}"
     inputs = tuple(os.path.basename(p.rstrip("/")) for p in package_dirs)
     index = os.path.join(cache_dir, f"runtime-stat-{_stat_key(out.entries)}") if cache_dir else None
-    key = None
-    if index:
-        try:
-            with open(index, encoding="utf-8") as fh:
-                key = fh.read().strip()
-        except OSError:
-            pass
+    found = read_cached(index) if index else None
+    key = found.decode() if found else None
     if not key:
         key = _content_key(out.entries)
         if index:
-            _write_atomically(index, key.encode())
+            write_cached(index, key.encode())
     return _cached(cache_dir, key, "runtime", created_by, inputs,
                    lambda: make_layer("runtime", out.entries, created_by, inputs))
 

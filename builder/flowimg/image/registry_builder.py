@@ -155,24 +155,17 @@ def resolve(base: Registry, repository: str, reference: str) -> Optional[str]:
 
 def _by_digest(cache_dir: Optional[str], digest: str, fetch: Callable[[], bytes]) -> bytes:
     """Manifests and configs are content-addressed: once fetched, they are read from disk (and checked)."""
+    from ..home import read_cached, write_cached
+
     path = os.path.join(cache_dir, digest.replace(":", "-")) if cache_dir else None
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-            if sha256_digest(data) == digest:
-                return data
-        except OSError:
-            pass
+    data = read_cached(path) if path else None
+    if data is not None and sha256_digest(data) == digest:
+        return data
     data = fetch()
     if sha256_digest(data) != digest:
         raise FlowimgError(f"the registry sent {digest[:19]} with the wrong content; retry")
     if path:
-        os.makedirs(cache_dir, exist_ok=True)  # type: ignore[arg-type]
-        partial = f"{path}.{os.getpid()}.part"
-        with open(partial, "wb") as fh:
-            fh.write(data)
-        os.replace(partial, path)
+        write_cached(path, data)
     return data
 
 
@@ -501,9 +494,9 @@ def docker_archive(assembly: Assembly, reference: str, base: Registry, platform:
 
 # -- the whole build ---------------------------------------------------------------------------------------
 def _cache_dir() -> str:
-    from ..home import flowimg_home
+    from ..home import cache_path
 
-    return os.path.join(flowimg_home(), "cache")
+    return cache_path()
 
 
 def _registries(spec: ImageSpec, options: BuildOptions, insecure: Sequence[str]

@@ -79,22 +79,14 @@ def render_dockerfile(spec: ImageSpec, template: Optional[str] = None) -> str:
 def _cached_render(template: Optional[str], values: Dict[str, Any]) -> str:
     with open(os.path.join(templates_dir(), "Dockerfile.j2"), "rb") as fh:
         key = hashlib.sha256(fh.read() + json.dumps([template, values], sort_keys=True).encode()).hexdigest()
-    from ..home import flowimg_home
+    from ..home import cache_path, read_cached, write_cached
 
-    cached = os.path.join(flowimg_home(), "cache", "dockerfiles", key)
-    try:
-        with open(cached, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError:
-        pass
+    cached = cache_path("dockerfiles", key)
+    found = read_cached(cached)
+    if found is not None:
+        return found.decode("utf-8")
     text = _render(template, values)
-    try:
-        os.makedirs(os.path.dirname(cached), exist_ok=True)
-        with open(f"{cached}.{os.getpid()}.part", "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(f"{cached}.{os.getpid()}.part", cached)
-    except OSError:
-        pass  # a read-only home only costs the next command a render
+    write_cached(cached, text.encode("utf-8"))
     return text
 
 
