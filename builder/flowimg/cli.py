@@ -1,10 +1,8 @@
 """The `flowimg` command: parses, calls the Python API, prints. Errors are one line and exit 1."""
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
 from typing import Any, List, Optional
 
 import typer
@@ -147,6 +145,8 @@ def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
 @app.command()
 def inspect(image: str = typer.Argument(..., metavar="IMAGE", help="Image reference, e.g. localhost:5000/example:latest")) -> None:
     """Print the flowimg manifest of an image, read from its label (no container is run)."""
+    import json
+
     from .image.engine import Engine
     from .manifest import MANIFEST_LABEL, loads
 
@@ -308,6 +308,8 @@ def flows_list(project: Optional[str] = typer.Option(None, "--project", help="On
 def flows_show(flow: str = typer.Argument(..., metavar="FLOW", help="Flow name."), project: str = ProjectOpt,
                backend: Optional[str] = BackendOpt) -> None:
     """Every version of one flow, with IDs, storage, labels and parameters."""
+    import json
+
     with _backend(backend) as db:
         db.get(project, flow)
         versions = db.versions(project, flow)
@@ -393,6 +395,12 @@ def schedule_resume(flow: str = typer.Argument(..., metavar="FLOW", help="Flow n
     typer.echo(f"Resumed the schedule of {project}/{flow}: {created} run{'s' if created != 1 else ''} scheduled")
 
 
+def _traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
+
+
 def main() -> None:
     """Usage errors are typer's own (usage line, exit 2): standalone mode, so no click import is needed,
     whichever typer is installed; flowimg's errors are one `Error:` line and exit 1."""
@@ -400,7 +408,7 @@ def main() -> None:
         app()
     except FlowimgError as exc:
         if _state["debug"]:
-            traceback.print_exc()
+            _traceback()
         _err(f"Error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
@@ -408,6 +416,6 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # the unexpected
         if _state["debug"]:
-            traceback.print_exc()
+            _traceback()
         _err(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(1)

@@ -1,8 +1,34 @@
-"""Where flowimg keeps its own state: FLOWIMG_HOME, default ~/.flowimg."""
+"""Where flowimg keeps its own state: FLOWIMG_HOME, default ~/.flowimg, and its caches there."""
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 
 def flowimg_home() -> str:
     return os.path.abspath(os.path.expanduser(os.environ.get("FLOWIMG_HOME") or "~/.flowimg"))
+
+
+def cache_path(*parts: str) -> str:
+    """A file under FLOWIMG_HOME/cache; every cache there is keyed by what its entries were made from."""
+    return os.path.join(flowimg_home(), "cache", *parts)
+
+
+def read_cached(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def write_cached(path: str, data: bytes) -> None:
+    """Whole or not at all (a reader never sees half a file); a read-only home only costs a recompute."""
+    partial = f"{path}.{os.getpid()}.part"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(partial, "wb") as fh:
+            fh.write(data)
+        os.replace(partial, path)
+    except OSError:
+        pass

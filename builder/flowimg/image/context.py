@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
+from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, ignored, parse_rules
 from .spec import CODE_DIR, ImageSpec
@@ -60,14 +61,15 @@ def _fix(root: Optional[str]) -> str:
     return f"remove it or list it in {os.path.join(root, IGNORE_FILE)}" if root else "fix files={...}"
 
 
-def _regular(path: str, root: Optional[str], st: os.stat_result) -> Entry:
+def _regular(path: str, root: Optional[str], st: os.stat_result, check_read: bool = True) -> Entry:
     if not stat.S_ISREG(st.st_mode):
         kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
                 else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
         raise FlowimgError(f"{path} is {kind}; images get only regular files, folders and links: {_fix(root)}")
     try:
-        with open(path, "rb"):
-            pass
+        if check_read:
+            with open(path, "rb"):
+                pass
     except OSError as exc:
         raise FlowimgError(f"cannot read {path} ({exc.strerror}); make it readable (chmod a+r) or {_fix(root)}") from None
     return Entry(kind="file", path=path, executable=bool(st.st_mode & stat.S_IXUSR))
@@ -154,9 +156,38 @@ def add_source(source: str, name: str, out: Collected) -> None:
 
 
 def package_sources(package_dir: str, target: str, out: Collected) -> None:
-    """The .py files of a pure-Python package, for copying it into an image without pip or network."""
-    name = os.path.basename(package_dir.rstrip("/"))
-    _folder(package_dir, f"{target}/{name}", DEFAULT_RULES, out, keep=lambda f: f.endswith(".py"))
+    """The .py files of a pure-Python package, for copying it into an image without pip or network.
+
+    The same entries as a mapped folder would give under the default rules, but walked once per
+    process with scandir: these are installed packages, not user files that need checking one by one."""
+    key = (package_dir, target)
+    if key not in _PACKAGES:
+        found: Dict[str, Entry] = {}
+        root = package_dir.rstrip("/")
+        _package_folder(root, root, f"{target}/{os.path.basename(root)}", "", found)
+        _PACKAGES[key] = found
+    out.entries.update(_PACKAGES[key])
+
+
+_PACKAGES: Dict[Tuple[str, str], Dict[str, Entry]] = {}
+
+
+def _package_folder(root: str, folder: str, name: str, rel: str, found: Dict[str, Entry]) -> None:
+    found[name] = Entry(kind="dir", path=folder)
+    with os.scandir(folder) as scan:
+        children = sorted(scan, key=lambda child: child.name)
+    for child in children:
+        child_rel = f"{rel}/{child.name}" if rel else child.name
+        if ignored(DEFAULT_RULES, child_rel):
+            continue
+        if child.is_dir(follow_symlinks=False):
+            _package_folder(root, child.path, f"{name}/{child.name}", child_rel, found)
+        elif not child.name.endswith(".py"):
+            continue
+        elif child.is_symlink():
+            found[f"{name}/{child.name}"] = _link(child.path, root, DEFAULT_RULES)
+        else:
+            found[f"{name}/{child.name}"] = _regular(child.path, root, child.stat(follow_symlinks=False), check_read=False)
 
 
 def collect(spec: ImageSpec, dockerfile: str, runtime_packages: List[str]) -> Collected:
@@ -236,10 +267,36 @@ def write_tar(entries: Dict[str, Entry], fileobj: IO[bytes], mtime: int = FIXED_
 
 def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
                   out: Optional[IO[bytes]] = None) -> BuildContext:
-    """Stream the tar.gz into `out` (a binary file), or only hash it when `out` is None (`plan`)."""
+    """Stream the tar.gz into `out` (a binary file), or only hash it when `out` is None (`plan`).
+
+    Only hashing, a digest computed before for the same names, file sizes and modification times
+    (and the same bytes made here) is read back from FLOWIMG_HOME/cache/contexts."""
     collected = collect(spec, dockerfile, runtime_packages)
-    sink = _HashingWriter(out)
-    with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
-        write_tar(collected.entries, gz)  # type: ignore[arg-type]
-    return BuildContext(digest="sha256:" + sink.sha.hexdigest(), names=tuple(sorted(collected.entries)),
+    cached = _digest_cache(collected.entries) if out is None else None
+    found = read_cached(cached) if cached else None
+    digest = found.decode() if found else None
+    if digest is None:
+        sink = _HashingWriter(out)
+        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
+            write_tar(collected.entries, gz)  # type: ignore[arg-type]
+        digest = "sha256:" + sink.sha.hexdigest()
+        if cached:
+            write_cached(cached, digest.encode())
+    return BuildContext(digest=digest, names=tuple(sorted(collected.entries)),
                         excluded=tuple(collected.excluded), patterns=tuple(collected.patterns))
+
+
+def _digest_cache(entries: Dict[str, Entry]) -> Optional[str]:
+    """The cache file for these entries, keyed by what each is (files by size, mtime and inode)."""
+    key = hashlib.sha256(str(FIXED_MTIME).encode())
+    try:
+        for name, entry in sorted(entries.items()):
+            key.update(f"\0{name}\0{entry.kind}\0{entry.target}\0{entry.executable}\0".encode())
+            if entry.kind == "file":
+                st = os.stat(entry.path)
+                key.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode())
+            elif entry.kind == "blob":
+                key.update(hashlib.sha256(entry.data).digest())
+    except OSError:
+        return None  # write_tar reports the file that vanished
+    return cache_path("contexts", key.hexdigest())

@@ -10,15 +10,17 @@ import copy
 import gzip
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FlowimgError
+from ..home import read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from .context import Collected, Entry, add_source, package_sources, write_tar
 from .spec import ImageSpec
@@ -40,21 +42,29 @@ _PIP_PLATFORMS = {
 
 @dataclass(frozen=True)
 class Layer:
-    """One gzip layer blob; `inputs` says what it was made from, for `plan`'s "why did it change"."""
+    """One gzip layer blob; `inputs` says what it was made from, for `plan`'s "why did it change".
+
+    A layer from the cache keeps only its file's path: the bytes are read when a push uploads them."""
 
     role: str
-    blob: bytes
+    digest: str
+    size: int
     diff_id: str
     created_by: str
     inputs: Tuple[str, ...] = ()
+    data: Optional[bytes] = field(default=None, repr=False, compare=False)
+    path: Optional[str] = None
 
     @property
-    def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.blob).hexdigest()
-
-    @property
-    def size(self) -> int:
-        return len(self.blob)
+    def blob(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        if "sha256:" + hashlib.sha256(data).hexdigest() != self.digest:
+            raise FlowimgError(f"the layer cache file {self.path} is damaged; delete it and build again")
+        return data
 
     def descriptor(self) -> Dict[str, Any]:
         return {"mediaType": OCI_LAYER, "digest": self.digest, "size": self.size}
@@ -74,43 +84,74 @@ def make_layer(role: str, entries: Dict[str, Entry], created_by: str, inputs: Se
     write_tar(entries, buffer, mtime=source_date_epoch())
     raw = buffer.getvalue()
     packed = gzip.compress(raw, compresslevel=6, mtime=0)
-    return Layer(role=role, blob=packed, diff_id="sha256:" + hashlib.sha256(raw).hexdigest(),
-                 created_by=created_by, inputs=tuple(inputs))
+    return Layer(role=role, digest="sha256:" + hashlib.sha256(packed).hexdigest(), size=len(packed),
+                 diff_id="sha256:" + hashlib.sha256(raw).hexdigest(), created_by=created_by, inputs=tuple(inputs),
+                 data=packed)
 
 
 def _cached(cache_dir: Optional[str], key: str, role: str, created_by: str, inputs: Sequence[str],
             make: Callable[[], Layer]) -> Layer:
-    """A layer from the cache by the hash of its inputs, else made and stored (atomically)."""
-    cached = os.path.join(cache_dir, f"{role}-{key}.tar.gz") if cache_dir else None
-    if cached and os.path.isfile(cached):
-        with open(cached, "rb") as fh:
-            blob = fh.read()
-        return Layer(role, blob, "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest(), created_by,
-                     tuple(inputs))
+    """A layer from the cache by the hash of its inputs, else made and stored (atomically).
+
+    The cache holds the blob and, beside it, its digest, size and diff_id, so a hit reads neither."""
+    if not cache_dir:
+        return make()
+    blob_path = os.path.join(cache_dir, f"{role}-{key}.tar.gz")
+    meta_path = blob_path + ".json"
+    try:
+        with open(meta_path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+        if os.path.getsize(blob_path) == meta["size"]:
+            return Layer(role, meta["digest"], meta["size"], meta["diff_id"], created_by, tuple(inputs),
+                         path=blob_path)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     layer = make()
-    if cached:
-        os.makedirs(os.path.dirname(cached), exist_ok=True)
-        partial = f"{cached}.{os.getpid()}.part"
-        with open(partial, "wb") as fh:
-            fh.write(layer.blob)
-        os.replace(partial, cached)
+    write_cached(blob_path, layer.blob)
+    write_cached(meta_path, json.dumps({"digest": layer.digest, "size": layer.size,
+                                             "diff_id": layer.diff_id}).encode())
     return layer
 
 
-def runtime_layer(package_dirs: Sequence[str], cache_dir: Optional[str] = None) -> Layer:
-    """flowimg's own sources (and cloudpickle for pickles), where the docker build copies them."""
-    out = Collected()
-    for package_dir in package_dirs:
-        package_sources(package_dir, RUNTIME_LIB.lstrip("/"), out)
+def _stat_key(entries: Dict[str, Entry]) -> str:
+    """Names, sizes and modification times: enough to find the content key computed last time."""
     key = hashlib.sha256(str(source_date_epoch()).encode())
-    for name, entry in sorted(out.entries.items()):
+    for name, entry in sorted(entries.items()):
+        key.update(f"{name}\0{entry.kind}".encode())
+        if entry.kind == "file":
+            st = os.stat(entry.path)
+            key.update(f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{entry.executable}".encode())
+    return key.hexdigest()
+
+
+def _content_key(entries: Dict[str, Entry]) -> str:
+    key = hashlib.sha256(str(source_date_epoch()).encode())
+    for name, entry in sorted(entries.items()):
         key.update(name.encode() + b"\0")
         if entry.kind == "file":
             with open(entry.path, "rb") as fh:
                 key.update(hashlib.sha256(fh.read()).digest())
+    return key.hexdigest()
+
+
+def runtime_layer(package_dirs: Sequence[str], cache_dir: Optional[str] = None) -> Layer:
+    """flowimg's own sources (and cloudpickle for pickles), where the docker build copies them.
+
+    Keyed by content; a second, stat-based key remembers the content key, so an unchanged runtime is
+    neither re-read nor re-hashed (as git's index does for a worktree)."""
+    out = Collected()
+    for package_dir in package_dirs:
+        package_sources(package_dir, RUNTIME_LIB.lstrip("/"), out)
     created_by = f"COPY flowimg/lib {RUNTIME_LIB}"
     inputs = tuple(os.path.basename(p.rstrip("/")) for p in package_dirs)
-    return _cached(cache_dir, key.hexdigest(), "runtime", created_by, inputs,
+    index = os.path.join(cache_dir, f"runtime-stat-{_stat_key(out.entries)}") if cache_dir else None
+    found = read_cached(index) if index else None
+    key = found.decode() if found else None
+    if not key:
+        key = _content_key(out.entries)
+        if index:
+            write_cached(index, key.encode())
+    return _cached(cache_dir, key, "runtime", created_by, inputs,
                    lambda: make_layer("runtime", out.entries, created_by, inputs))
 
 

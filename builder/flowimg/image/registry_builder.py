@@ -8,13 +8,15 @@ leaves a tag pointing at a missing blob.
 """
 from __future__ import annotations
 
+import functools
+import io
 import json
 import os
-import io
 import platform as host_platform
 import tarfile
+import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ..errors import FlowimgError
 from .layers import OCI_CONFIG, OCI_LAYER, Layer, code_layer, dependency_layer, image_config, runtime_layer
@@ -113,14 +115,58 @@ def _registry_blockers(base_image: str, registry_url: Optional[str], insecure: S
     if host is None:
         return [f"base image {base_image} names no registry (Docker Hub is not read by this builder)"]
     try:
-        if Registry(host, insecure=insecure, timeout=3.0).manifest_digest(repository, reference) is None:
-            return [f"base image {base_image} is not in its registry (only in the local engine?)"]
+        with registry_for(host, insecure).deadline(3.0) as base:
+            if resolve(base, repository, reference) is None:
+                return [f"base image {base_image} is not in its registry (only in the local engine?)"]
     except FlowimgError:
         return [f"registry {host} does not serve base image {base_image}"]
     target = registry_url.split("/")[0] if registry_url else None
-    if target and target != host and not Registry(target, insecure=insecure, timeout=3.0, use_docker_config=False).ping():
-        return [f"registry {target} does not answer"]
+    if target and target != host:
+        with registry_for(target, insecure).deadline(3.0) as client:
+            if not client.ping():
+                return [f"registry {target} does not answer"]
     return []
+
+
+_REGISTRIES: Dict[Tuple[str, Tuple[str, ...], Optional[Credentials]], Registry] = {}
+_RESOLVED: Dict[Tuple[str, str, str], Tuple[float, Optional[str]]] = {}
+_RESOLVED_FOR = 5.0  # seconds: the builder's choice and the assembly share one HEAD; a watch loop asks again
+
+
+def registry_for(host: str, insecure: Sequence[str] = (), credentials: Optional[Credentials] = None) -> Registry:
+    """One client per registry host in this process: one keep-alive connection and one token serve the
+    builder's choice, the base's resolution and the push."""
+    key = (host, tuple(insecure), credentials)
+    if key not in _REGISTRIES:
+        _REGISTRIES[key] = Registry(host, credentials=credentials, insecure=insecure)
+    return _REGISTRIES[key]
+
+
+def resolve(base: Registry, repository: str, reference: str) -> Optional[str]:
+    """The digest a base tag points at (one HEAD per process), or None when it is not there."""
+    if reference.startswith("sha256:"):
+        return reference
+    key = (base.host, repository, reference)
+    now = time.monotonic()
+    if key not in _RESOLVED or now - _RESOLVED[key][0] > _RESOLVED_FOR:
+        _RESOLVED[key] = (now, base.manifest_digest(repository, reference))
+    return _RESOLVED[key][1]
+
+
+def _by_digest(cache_dir: Optional[str], digest: str, fetch: Callable[[], bytes]) -> bytes:
+    """Manifests and configs are content-addressed: once fetched, they are read from disk (and checked)."""
+    from ..home import read_cached, write_cached
+
+    path = os.path.join(cache_dir, digest.replace(":", "-")) if cache_dir else None
+    data = read_cached(path) if path else None
+    if data is not None and sha256_digest(data) == digest:
+        return data
+    data = fetch()
+    if sha256_digest(data) != digest:
+        raise FlowimgError(f"the registry sent {digest[:19]} with the wrong content; retry")
+    if path:
+        write_cached(path, data)
+    return data
 
 
 # -- assembling ------------------------------------------------------------------------------------
@@ -163,12 +209,22 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _base_top(base: Registry, repository: str, reference: str, cache_dir: Optional[str]) -> Tuple[bytes, str]:
+    """The base's manifest or index: the tag checked with one HEAD, the bytes from the cache by digest."""
+    digest = resolve(base, repository, reference)
+    if digest is None:  # not there, or a registry that sends no digest on HEAD: GET says which
+        data, media_type, digest = base.get_manifest(repository, reference)
+        return _by_digest(cache_dir, digest, lambda: data), media_type
+    data = _by_digest(cache_dir, digest, lambda: base.get_manifest(repository, digest)[0])
+    return data, json.loads(data).get("mediaType", "")
+
+
 def _base_manifest(base: Registry, repository: str, reference: str, platform: str,
-                   cache: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+                   cache: Dict[str, Any], cache_dir: Optional[str] = None) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(manifest, config) of the base for one platform, through its index when it has one."""
     if "top" not in cache:
-        cache["top"] = base.get_manifest(repository, reference)
-    data, media_type, _ = cache["top"]
+        cache["top"] = _base_top(base, repository, reference, cache_dir)
+    data, media_type = cache["top"]
     manifest = json.loads(data)
     if media_type in INDEX_TYPES or manifest.get("manifests"):
         wanted = parse_platform(platform)
@@ -179,9 +235,10 @@ def _base_manifest(base: Registry, repository: str, reference: str, platform: st
             have = ", ".join(platform_name(m.get("platform") or {}) for m in offered) or "none"
             raise FlowimgError(f"base image {base.host}/{repository}:{reference} has no {platform} image (it has "
                                f"{have}); pick another --platform or base image")
-        data, media_type, _ = base.get_manifest(repository, match["digest"])
-        manifest = json.loads(data)
-    config = json.loads(base.get_blob(repository, manifest["config"]["digest"]))
+        manifest = json.loads(_by_digest(cache_dir, match["digest"],
+                                         lambda: base.get_manifest(repository, match["digest"])[0]))
+    config_digest = manifest["config"]["digest"]
+    config = json.loads(_by_digest(cache_dir, config_digest, lambda: base.get_blob(repository, config_digest)))
     have = platform_name({k: config.get(k) for k in ("os", "architecture", "variant")})
     if have != platform and not (platform.count("/") == 1 and have.startswith(platform + "/")):
         raise FlowimgError(f"base image {base.host}/{repository}:{reference} is {have}, not {platform}; pick "
@@ -202,15 +259,17 @@ def assemble(spec: ImageSpec, platforms: Sequence[str], runtime_packages: Sequen
              cache_dir: Optional[str]) -> Assembly:
     """Everything the push sends, computed before sending anything, so the digest is known up front."""
     _, repository, reference = split_image(spec.base_image)
-    runtime = runtime_layer(runtime_packages, cache_dir)
+    layers_dir = os.path.join(cache_dir, "layers") if cache_dir else None
+    runtime = runtime_layer(runtime_packages, layers_dir)
     code = code_layer(spec)
     cache: Dict[str, Any] = {}
     images = []
     for name in platforms:
-        manifest, base_config = _base_manifest(base, repository, reference, name, cache)
+        manifest, base_config = _base_manifest(base, repository, reference, name, cache,
+                                               os.path.join(cache_dir, "manifests") if cache_dir else None)
         ours = [runtime, code]
         if spec.python_dependencies:
-            ours.insert(0, dependency_layer(spec, name, target_python(base_config), cache_dir))
+            ours.insert(0, dependency_layer(spec, name, target_python(base_config), layers_dir))
         config = _canonical(image_config(base_config, spec, ours))
         base_layers = [dict(layer, mediaType=OCI_LAYER) if layer.get("mediaType") == _DOCKER_LAYER else dict(layer)
                        for layer in manifest.get("layers", [])]
@@ -236,25 +295,43 @@ class BlobStep:
     action: str   # present | mount | copy | upload
 
 
-def blob_steps(assembly: Assembly, target: Registry, repository: str, known: Sequence[str] = ()) -> List[BlobStep]:
+SMALL_BLOB = 1024 * 1024  # our own blobs up to this size are sent rather than asked about first
+
+
+def blob_steps(assembly: Assembly, target: Registry, repository: str, known: Sequence[str] = (),
+               ask_small: bool = True) -> List[BlobStep]:
     """What a push would do for each distinct blob; asks the registry with HEAD only, and not even that
-    for `known` blobs (those the repository's current manifest references, so the registry holds)."""
-    steps: Dict[str, BlobStep] = {}
+    for `known` blobs (those the repository's current manifest references, so the registry holds).
+    Without `ask_small`, our own small blobs (code, config) are uploaded unasked: a task edit makes
+    them new, and a repeated upload of a few KB costs less than the question."""
+    wanted: Dict[str, Tuple[int, str]] = {}
     for image in assembly.images:
-        wanted = [(layer["digest"], layer.get("size", 0), "base layer") for layer in image.base_layers]
-        wanted += [(layer.digest, layer.size, layer.role) for layer in image.layers]
-        wanted.append((sha256_digest(image.config), len(image.config), f"config {image.platform}"))
-        for digest, size, what in wanted:
-            if digest in steps:
-                continue
-            if digest in known or target.has_blob(repository, digest):
-                action = "present"
-            elif what == "base layer":
-                action = "mount" if assembly.base_host == target.host else "copy"
-            else:
-                action = "upload"
-            steps[digest] = BlobStep(digest, size, what, action)
-    return list(steps.values())
+        for layer in image.base_layers:
+            wanted.setdefault(layer["digest"], (layer.get("size", 0), "base layer"))
+        for own in image.layers:
+            wanted.setdefault(own.digest, (own.size, own.role))
+        wanted.setdefault(sha256_digest(image.config), (len(image.config), f"config {image.platform}"))
+    unasked = {d for d, (size, what) in wanted.items()
+               if d in known or (not ask_small and what != "base layer" and size <= SMALL_BLOB)}
+    present = _present(target, repository, [d for d in wanted if d not in unasked])
+    steps = []
+    for digest, (size, what) in wanted.items():
+        if digest in known or digest in present:
+            action = "present"
+        elif what == "base layer":
+            action = "mount" if assembly.base_host == target.host else "copy"
+        else:
+            action = "upload"
+        steps.append(BlobStep(digest, size, what, action))
+    return steps
+
+
+def _present(target: Registry, repository: str, digests: Sequence[str]) -> set:
+    """Which of these blobs the repository has: the HEADs go side by side, one connection each."""
+    asks = [in_background(functools.partial(target.fork().has_blob, repository, d)) for d in digests[1:]]
+    answers = [target.has_blob(repository, digests[0])] if digests else []
+    answers += [ask() for ask in asks]
+    return {d for d, here in zip(digests, answers) if here}
 
 
 def _blob_bytes(assembly: Assembly, digest: str) -> Optional[bytes]:
@@ -267,20 +344,61 @@ def _blob_bytes(assembly: Assembly, digest: str) -> Optional[bytes]:
     return None
 
 
+Session = Callable[[], Tuple[Registry, str]]  # waits for an upload session opened ahead: (client, location)
+
+
+def open_sessions(target: Registry, repository: str, count: int = 2) -> List[Session]:
+    """Upload sessions opened while the image is assembled: a POST needs no digest, so a task edit's
+    code and config then go up in one round trip of time each instead of two."""
+    def start(client: Registry) -> Tuple[Registry, str]:
+        return client, client.start_upload(repository)
+
+    return [in_background(functools.partial(start, target.fork())) for _ in range(count)]
+
+
+def close_sessions(sessions: Sequence[Session]) -> None:
+    """Cancel the sessions a push did not use (an unchanged image uses none)."""
+    for session in sessions:
+        try:
+            client, location = session()
+            client.cancel_upload(location)
+        except FlowimgError:
+            pass  # the registry forgets abandoned uploads on its own
+
+
 def push_content(assembly: Assembly, target: Registry, repository: str, base: Registry, log: Log,
-                 by_digest: bool = True, known: Sequence[str] = ()) -> None:
+                 by_digest: bool = True, known: Sequence[str] = (), sessions: Sequence[Session] = ()) -> None:
     """Blobs, then (`by_digest`, for a check before tagging, and always for an index) manifests by
-    digest: everything but the tag, which `put_tag` writes last."""
-    for step in blob_steps(assembly, target, repository, known):
+    digest: everything but the tag, which `put_tag` writes last. Uploads go side by side, one
+    connection each, so a task edit's code and config cost one round trip of time, not two."""
+    uploads = []
+    for step in blob_steps(assembly, target, repository, known, ask_small=False):
         if step.action == "present":
             continue
         if step.action == "mount" and target.mount_blob(repository, step.digest, assembly.base_repository):
             log(f"mounted {step.what} {step.digest[:19]} from {assembly.base_repository}")
             continue
-        data = _blob_bytes(assembly, step.digest)
-        if data is None:
-            data = base.get_blob(assembly.base_repository, step.digest)
-        target.upload_blob(repository, data, step.digest)
+        uploads.append(step)
+
+    own = [(step, _blob_bytes(assembly, step.digest)) for step in uploads]
+    for step, data in own:
+        if data is None:  # a base layer from another registry: copied through here, one at a time
+            target.upload_blob(repository, base.get_blob(assembly.base_repository, step.digest), step.digest)
+    sends = [(step, data) for step, data in own if data is not None]
+    opened = list(sessions[:len(sends)])
+    close_sessions(sessions[len(sends):])
+
+    def send(index: int, step: BlobStep, data: bytes) -> None:
+        if index < len(opened):
+            client, location = opened[index]()
+            client.upload_blob(repository, data, step.digest, location)
+        else:
+            target.fork().upload_blob(repository, data, step.digest)
+
+    waits = [in_background(functools.partial(send, i, step, data)) for i, (step, data) in enumerate(sends)]
+    for wait in waits:
+        wait()
+    for step in uploads:
         log(f"uploaded {step.what} {step.digest[:19]} ({step.size} bytes)")
     if not by_digest and assembly.index is None:
         return
@@ -288,6 +406,33 @@ def push_content(assembly: Assembly, target: Registry, repository: str, base: Re
         target.put_manifest(repository, image.digest, image.manifest, OCI_MANIFEST)
     if assembly.index is not None:
         target.put_manifest(repository, assembly.digest, assembly.index, OCI_INDEX)
+
+
+_T = TypeVar("_T")
+
+
+def in_background(call: Callable[[], _T]) -> Callable[[], _T]:
+    """Start `call` on a thread; the function returned waits for its result or raises its error."""
+    import threading
+
+    box: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def result() -> _T:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return result
 
 
 def put_tag(assembly: Assembly, target: Registry, repository: str, tag: str) -> None:
@@ -349,9 +494,9 @@ def docker_archive(assembly: Assembly, reference: str, base: Registry, platform:
 
 # -- the whole build ---------------------------------------------------------------------------------------
 def _cache_dir() -> str:
-    from ..home import flowimg_home
+    from ..home import cache_path
 
-    return os.path.join(flowimg_home(), "cache", "layers")
+    return cache_path()
 
 
 def _registries(spec: ImageSpec, options: BuildOptions, insecure: Sequence[str]
@@ -361,11 +506,11 @@ def _registries(spec: ImageSpec, options: BuildOptions, insecure: Sequence[str]
     if base_host is None:
         raise FlowimgError(f"base image {spec.base_image} names no registry host; push it to a registry "
                            "(e.g. localhost:5000/...) and use that name, or use --builder docker")
-    base = Registry(base_host, insecure=insecure)
     target_host, repository, _ = split_image(f"{spec.repository}:{spec.tag}")
     target = None
     if target_host is not None:
-        target = Registry(target_host, credentials=options.credentials, insecure=insecure)
+        target = registry_for(target_host, insecure, options.credentials)
+    base = target if target is not None and target_host == base_host else registry_for(base_host, insecure)
     return base, target, repository, spec.tag
 
 
@@ -381,12 +526,18 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
     """Assemble, check, push (tag last), load and/or write a layout; returns the pushed digest."""
     options = options or BuildOptions()
     base, target, repository, tag = _registries(spec, options, insecure)
+    under_tag, sessions = None, []
+    if push and target is not None:  # asked, and sessions opened, while the image is assembled
+        client = target.fork()
+        under_tag = in_background(lambda: client.find_manifest(repository, tag))
+        sessions = open_sessions(target, repository)
     assembly = _assemble(spec, options, packages, base)
     log(f"Assembled {spec.image_ref} ({', '.join(i.platform for i in assembly.images)}): {assembly.digest}")
     pushed = None
-    if push and target is not None:
-        current = target.find_manifest(repository, tag)
+    if push and target is not None and under_tag is not None:
+        current = under_tag()
         if current is not None and current[2] == assembly.digest:
+            close_sessions(sessions)
             log(f"unchanged: {spec.image_ref} is already {assembly.digest}; nothing uploaded")
             pushed = assembly.digest
         else:
@@ -394,11 +545,16 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
             if check and engine is None:
                 check_locally(spec, log)
             push_content(assembly, target, repository, base, log, by_digest=engine is not None,
-                         known=_referenced_blobs(current))
+                         known=_referenced_blobs(current), sessions=sessions)
+            removed = None
             if engine is not None:
-                _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True, log=log,
-                                 credentials=options.credentials)
-            put_tag(assembly, target, repository, tag)
+                removed = _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True,
+                                           log=log, credentials=options.credentials)
+            try:
+                put_tag(assembly, target, repository, tag)
+            finally:
+                if removed is not None:
+                    removed()
             log(f"pushed {spec.image_ref} as {assembly.digest}")
             pushed = assembly.digest
     elif push:
@@ -442,19 +598,22 @@ def _engine_or_none() -> Any:
 
 
 def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log,
-                     credentials: Optional[Credentials] = None) -> None:
-    """Every flow loads in the new image, run by digest; a failure leaves the tag where it was."""
+                     credentials: Optional[Credentials] = None) -> Callable[[], None]:
+    """Every flow loads in the new image, run by digest; a failure leaves the tag where it was.
+    A pulled image is removed again while the caller writes the tag: the returned function waits for that."""
     log(f"Checking that every flow loads in {reference}")
     if pull:
         auth = {"username": credentials.username, "password": credentials.password} if credentials else None
         engine.pull(reference, auth=auth)
     result = engine.run(reference, ["--check"], log=lambda _: None)
-    if pull:
-        engine.remove_image(reference)
+    removed: Callable[[], None] = in_background(functools.partial(engine.remove_image, reference)) if pull \
+        else (lambda: None)
     if result.exit_code != 0:
+        removed()
         problems = [line for line in result.output.splitlines() if line.strip()][-6:]
         raise FlowimgError("health check failed in the built image (the tag was not moved): " + " | ".join(problems))
     log(result.output.strip())
+    return removed
 
 
 def check_locally(spec: ImageSpec, log: Log) -> None:
@@ -486,29 +645,36 @@ def plan_layers(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
     """Each blob a build would send, its digest and whether it would be uploaded, and why it changed."""
     options = options or BuildOptions()
     base, target, repository, tag = _registries(spec, options, insecure)
+    under_tag = None
+    if target is not None:  # asked while the image is assembled
+        client = target.fork()
+        under_tag = in_background(lambda: client.find_manifest(repository, tag))
     assembly = _assemble(spec, options, packages, base)
-    steps = blob_steps(assembly, target, repository) if target else []
-    current = target.manifest_digest(repository, tag) if target else None
-    reasons = why_changed(assembly, target, repository, tag) if target and current else {}
-    return {"digest": assembly.digest, "unchanged": current == assembly.digest,
+    current = under_tag() if under_tag is not None else None
+    steps = blob_steps(assembly, target, repository, known=_referenced_blobs(current)) if target else []
+    reasons = why_changed(assembly, target, repository, current) if target and current else {}
+    return {"digest": assembly.digest, "unchanged": current is not None and current[2] == assembly.digest,
             "layers": [{"what": s.what, "digest": s.digest, "size": s.size, "action": s.action,
                         "why": reasons.get(s.what, "")} for s in steps]}
 
 
-def why_changed(assembly: Assembly, target: Registry, repository: str, tag: str) -> Dict[str, str]:
-    """For each of our layers, which input differs from the image under the tag now."""
+def why_changed(assembly: Assembly, target: Registry, repository: str,
+                current: Tuple[bytes, str, str]) -> Dict[str, str]:
+    """For each of our layers, which input differs from the image under the tag now (`current`)."""
     try:
-        data, media_type, _ = target.get_manifest(repository, tag)
+        data, media_type, _ = current
         old = json.loads(data)
         if media_type in INDEX_TYPES:
             data, _, _ = target.get_manifest(repository, old["manifests"][0]["digest"])
             old = json.loads(data)
+        old_layers = {layer["digest"] for layer in old.get("layers", [])}
+        if all(layer.digest in old_layers for layer in assembly.images[0].layers):
+            return {}
         config = json.loads(target.get_blob(repository, old["config"]["digest"]))
     except (FlowimgError, KeyError, IndexError, ValueError):
         return {}
     from ..manifest import MANIFEST_LABEL
 
-    old_layers = {layer["digest"] for layer in old.get("layers", [])}
     labels = (config.get("config") or {}).get("Labels") or {}
     reasons = {}
     for layer in assembly.images[0].layers:

@@ -1,15 +1,16 @@
 """The OCI distribution API on the standard library: resolve, check, mount, upload and tag, no daemon.
 
-Written on http.client rather than a PyPI client: the ones that exist either need a daemon (docker-py),
-shell out to a Go binary (oras), or leave out the docker credential helpers or cross-repository mounts
-this builder relies on. The protocol part is small (a dozen requests) and stays standard library.
+Written on the standard library rather than a PyPI client: the ones that exist either need a daemon
+(docker-py), shell out to a Go binary (oras), or leave out the docker credential helpers or
+cross-repository mounts this builder relies on. The protocol part is small (a dozen requests); its
+HTTP/1.1 is http1.py, since importing http.client costs more than a warm rebuild's whole push.
 Secrets (passwords, tokens) live only in request headers: never in a message, a log or an error.
 """
 from __future__ import annotations
 
-import base64
+import contextlib
+import copy
 import hashlib
-import http.client
 import ipaddress
 import json
 import os
@@ -18,9 +19,10 @@ import subprocess
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import FlowimgError
+from .http1 import Connection, Disconnected
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -112,6 +114,8 @@ def docker_credentials(host: str) -> Optional[Credentials]:
     entry = next((auths[k] for k in (host, f"https://{host}", f"http://{host}") if k in auths), None)
     if not entry or not entry.get("auth"):
         return None
+    import base64
+
     try:
         username, _, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
     except ValueError:
@@ -158,66 +162,59 @@ class Registry:
         self.host = host
         self.plain_http = is_loopback(host) or host in insecure_registries(insecure)
         self.timeout = timeout
-        self._credentials = credentials
-        self._looked_up = credentials is not None or not use_docker_config
+        # Shared with forks, so the Docker config (or its credential helper) is read once per host.
+        self._login: Dict[str, Optional[Credentials]] = (
+            {"credentials": credentials} if credentials is not None or not use_docker_config else {})
         self._authorization: Optional[str] = None
         self._scopes: List[str] = []
-        self._conn: Optional[http.client.HTTPConnection] = None
+        self._conn: Optional[Connection] = None
         self._conn_used = False
         self._last_missing: Optional[_Response] = None
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _creds(self) -> Optional[Credentials]:
-        if not self._looked_up:
-            self._credentials = docker_credentials(self.host)
-            self._looked_up = True
-        return self._credentials
+        if "credentials" not in self._login:
+            self._login["credentials"] = docker_credentials(self.host)
+        return self._login["credentials"]
 
     def _until(self) -> float:
         return time.monotonic() + self.timeout
 
-    def _connection(self, host: str, plain: bool, until: float) -> http.client.HTTPConnection:
+    def _connection(self, host: str, plain: bool, until: float) -> Connection:
         remaining = until - time.monotonic()
         if remaining <= 0:
             raise RegistryError(f"registry {self.host} did not finish within {self.timeout:.0f} s; "
                                 "check the registry and the network, then retry")
-        cls = http.client.HTTPConnection if plain else http.client.HTTPSConnection
-        return cls(host, timeout=remaining)
+        return Connection(host, tls=not plain, timeout=remaining)
 
     def _send(self, method: str, url: str, headers: Dict[str, str], body: Optional[bytes],
               until: float) -> _Response:
         """One HTTP exchange; reuses the keep-alive connection to this registry, reconnecting once if stale."""
         parts = urllib.parse.urlsplit(url)
         own = not parts.netloc or parts.netloc == self.host
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         for attempt in (0, 1):
             if own:
                 if self._conn is None:
                     self._conn = self._connection(self.host, self.plain_http, until)
                     self._conn_used = False
                 conn = self._conn
-                remaining = max(until - time.monotonic(), 0.001)
-                conn.timeout = remaining
-                if conn.sock is not None:
-                    conn.sock.settimeout(remaining)
+                conn.settimeout(max(until - time.monotonic(), 0.001))
             else:
                 conn = self._connection(parts.netloc, parts.scheme == "http", until)
             try:
-                conn.request(method, target, body=body, headers=headers)
-                raw = conn.getresponse()
-                data = raw.read()
-                response = _Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, data)
+                response = _Response(*conn.request(method, target, headers, body))
                 if own:
                     self._conn_used = True
                 else:
                     conn.close()
                 return response
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            except (Disconnected, BrokenPipeError, ConnectionResetError) as exc:
                 stale = own and self._conn_used and attempt == 0
                 self._drop()
                 if not stale:
                     raise self._unreachable(exc) from None
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 self._drop()
                 raise self._unreachable(exc) from None
         raise AssertionError("unreachable")
@@ -238,6 +235,22 @@ class Registry:
 
     def close(self) -> None:
         self._drop()
+
+    def fork(self) -> "Registry":
+        """A client for another thread: the same host, login and token, its own connection."""
+        other = copy.copy(self)
+        other._conn, other._conn_used, other._last_missing = None, False, None
+        other._scopes = list(self._scopes)
+        return other
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator["Registry"]:
+        """Calls inside finish within `seconds` (a quick probe); the usual timeout holds again after."""
+        previous, self.timeout = self.timeout, min(self.timeout, seconds)
+        try:
+            yield self
+        finally:
+            self.timeout = previous
 
     def _url(self, path: str) -> str:
         return f"{'http' if self.plain_http else 'https'}://{self.host}{path}"
@@ -282,6 +295,8 @@ class Registry:
                              + (f" ({detail})" if detail else "") + f"; {fix}")
 
     def _authenticate(self, header: str, until: float) -> None:
+        import base64
+
         scheme, params = parse_challenge(header)
         creds = self._creds()
         if scheme == "basic":
@@ -311,18 +326,16 @@ class Registry:
             headers["Authorization"] = f"Basic {token}"
         conn = self._connection(parts.netloc, parts.scheme == "http", until)
         try:
-            conn.request("GET", parts.path + "?" + parts.query, headers=headers)
-            raw = conn.getresponse()
-            body = raw.read()
-        except (OSError, http.client.HTTPException) as exc:
+            status, _, body = conn.request("GET", parts.path + "?" + parts.query, headers)
+        except OSError as exc:
             raise RegistryError(f"cannot reach the token server of {self.host} at {parts.netloc} "
                                 f"({getattr(exc, 'strerror', None) or type(exc).__name__}); check it is running") from None
         finally:
             conn.close()
-        if raw.status != 200:
-            fix = ("check the user and password (docker login)" if raw.status in (401, 403)
+        if status != 200:
+            fix = ("check the user and password (docker login)" if status in (401, 403)
                    else "check the token server's log")
-            raise RegistryError(f"the token server of {self.host} answered {raw.status}; {fix}")
+            raise RegistryError(f"the token server of {self.host} answered {status}; {fix}")
         try:
             data = json.loads(body)
             token = data.get("token") or data["access_token"]
@@ -387,11 +400,11 @@ class Registry:
             self.request("DELETE", response.headers["location"], self._until(), ok=(204, 200, 404))
         return response.status == 201
 
-    def upload_blob(self, repository: str, data: bytes, digest: str) -> None:
-        """POST then one monolithic PUT for small blobs; PATCH chunks then PUT for big ones."""
+    def upload_blob(self, repository: str, data: bytes, digest: str, location: Optional[str] = None) -> None:
+        """POST then one monolithic PUT for small blobs; PATCH chunks then PUT for big ones.
+        With `location` (from `start_upload`), the POST was done already."""
         until = self._until()
-        started = self.request("POST", f"/v2/{repository}/blobs/uploads/", until, ok=(202,))
-        location = urllib.parse.urljoin(self._url("/"), started.headers.get("location", ""))
+        location = location or self.start_upload(repository)
         offset = 0
         while len(data) - offset > CHUNK:
             chunk = data[offset:offset + CHUNK]
@@ -403,6 +416,14 @@ class Registry:
         separator = "&" if "?" in location else "?"
         self.request("PUT", f"{location}{separator}digest={urllib.parse.quote(digest)}", until,
                      body=data[offset:], ok=(201,), headers={"Content-Type": "application/octet-stream"})
+
+    def start_upload(self, repository: str) -> str:
+        """An upload session's location: needs no digest, so it can be opened before the blob exists."""
+        started = self.request("POST", f"/v2/{repository}/blobs/uploads/", self._until(), ok=(202,))
+        return urllib.parse.urljoin(self._url("/"), started.headers.get("location", ""))
+
+    def cancel_upload(self, location: str) -> None:
+        self.request("DELETE", location, self._until(), ok=(204, 200, 404))
 
     def ping(self) -> bool:
         """True when a registry answers /v2/ (an authentication challenge counts as an answer)."""

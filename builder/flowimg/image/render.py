@@ -1,8 +1,11 @@
 """Spec -> Dockerfile text. Pure: the same spec always renders the same text."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from ..errors import FlowimgError
 from .quoting import docker_quoted, shell_quoted
@@ -13,10 +16,11 @@ _ESCAPE_DIRECTIVE = re.compile(r"#\s*escape\s*=\s*(\S)", re.IGNORECASE)
 
 
 def templates_dir() -> str:
-    """Where Dockerfile.j2 is: inside the wheel, or templates/ in a source checkout."""
-    from importlib.resources import files
+    """Where Dockerfile.j2 is: inside the wheel, or templates/ in a source checkout. Found through the
+    package's __file__: importlib.resources would cost more to import than the render it serves."""
+    from .. import templates
 
-    return str(files("flowimg.templates"))
+    return os.path.dirname(os.path.abspath(str(templates.__file__)))
 
 
 def _environment() -> Any:
@@ -45,26 +49,55 @@ def _check_escape_directive(user_dockerfile: Optional[str]) -> None:
             )
 
 
+_SLOT = "flowimg-label-slot-{}-3c1f"  # a label value's place in a cached text
+
+
 def render_dockerfile(spec: ImageSpec, template: Optional[str] = None, buildkit: bool = False) -> str:
     """`template` is the text of a user's .j2 that may extend "Dockerfile.j2" and override blocks;
-    `buildkit` renders RUN --mount steps, which only BuildKit reads."""
+    `buildkit` renders RUN --mount steps, which only BuildKit reads.
+
+    Rendering is pure, so a text rendered before is read back by the hash of everything it was made
+    from (FLOWIMG_HOME/cache/dockerfiles), and `plan` or a warm build never imports jinja2. With
+    flowimg's own template the label values (the manifest changes with every edit) are left out of
+    the key: the text holds slots that the quoted values fill, as the template's LABEL line quotes them."""
+    _check_escape_directive(spec.user_dockerfile)
+    labels = sorted(spec.labels.items())
+    slots = template is None
+    values = dict(base_image=spec.base_image, user_dockerfile=spec.user_dockerfile, env_vars=spec.env_vars,
+                  python_dependencies=spec.python_dependencies, wheelhouse=spec.wheelhouse,
+                  extra_commands=spec.extra_commands, user=spec.user, buildkit=buildkit,
+                  labels=[(name, _SLOT.format(i)) for i, (name, _) in enumerate(labels)] if slots else labels)
+    text = _cached_render(template, values)
+    if not slots:
+        return text
+    at = text.rfind("\nLABEL ") + 1
+    head, tail = text[:at], text[at:]
+    for i, (name, value) in enumerate(labels):
+        tail = tail.replace(docker_quoted(_SLOT.format(i)), docker_quoted(value, f"label {name}"), 1)
+    return head + tail
+
+
+def _cached_render(template: Optional[str], values: Dict[str, Any]) -> str:
+    with open(os.path.join(templates_dir(), "Dockerfile.j2"), "rb") as fh:
+        key = hashlib.sha256(fh.read() + json.dumps([template, values], sort_keys=True).encode()).hexdigest()
+    from ..home import cache_path, read_cached, write_cached
+
+    cached = cache_path("dockerfiles", key)
+    found = read_cached(cached)
+    if found is not None:
+        return found.decode("utf-8")
+    text = _render(template, values)
+    write_cached(cached, text.encode("utf-8"))
+    return text
+
+
+def _render(template: Optional[str], values: Dict[str, Any]) -> str:
     import jinja2
 
-    _check_escape_directive(spec.user_dockerfile)
     env = _environment()
     try:
         tmpl = env.from_string(template) if template else env.get_template("Dockerfile.j2")
-        text = tmpl.render(
-            base_image=spec.base_image,
-            user_dockerfile=spec.user_dockerfile,
-            env_vars=spec.env_vars,
-            python_dependencies=spec.python_dependencies,
-            wheelhouse=spec.wheelhouse,
-            extra_commands=spec.extra_commands,
-            labels=sorted(spec.labels.items()),
-            user=spec.user,
-            buildkit=buildkit,
-        )
+        text = tmpl.render(**values)
     except jinja2.TemplateError as exc:
         raise FlowimgError(f"cannot render the Dockerfile template: {exc}; fix the template") from None
     lines = [line.rstrip() for line in text.splitlines()]
