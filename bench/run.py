@@ -219,15 +219,10 @@ def bench_docker_cycle(work: Path, env: dict) -> float:
 
 @contextlib.contextmanager
 def postgres():
-    import postgres_service as pg
+    from postgres_service import running_server
 
-    server = pg._start(pg._bin_dir())
-    try:
-        server.admin_sql(f"CREATE ROLE {pg.TEST_USER} LOGIN CREATEDB PASSWORD '{server.password}'")
-        server.admin_sql(f"CREATE DATABASE flowimg OWNER {pg.TEST_USER}")
+    with running_server() as server:
         yield server.url()
-    finally:
-        pg._stop(server)
 
 
 @contextlib.contextmanager
