@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from cli_helpers import FLOWIMG, seed_flow  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from engine import bench_engine  # noqa: E402
+from agent import bench_claim, bench_due_to_start  # noqa: E402
 from docker_service import BASE_IMAGE, DOCKER, REGISTRY  # noqa: E402
 from ports import free_port  # noqa: E402
 
@@ -244,12 +245,21 @@ def cloud_servers(work: Path):
         gcs.stop()
 
 
+def bench_agents(work: Path, url: str) -> dict:
+    """Claiming 1,000 due runs vs selecting them; an agent's due -> container start vs `docker run`."""
+    return {**bench_claim(url, ROUNDS), **bench_due_to_start(work, url, max(ROUNDS, 5), DOCKER, REGISTRY, BASE_IMAGE, FLOWIMG)}
+
+
 def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="flowimg-bench-") as tmp:
         work = Path(tmp)
         home = {"FLOWIMG_HOME": str(work / "home")}
         os.environ.update(home)
+        if "--agent-only" in sys.argv:
+            with postgres() as url:
+                results.update(bench_agents(work, url))
+            return print(json.dumps(results, indent=2))
         results.update(bench_registry_builder(work))
         if "--registry-only" in sys.argv:
             return print(json.dumps(results, indent=2))
@@ -259,6 +269,7 @@ def main() -> None:
         results.update(bench_register(work, f"sqlite:///{work / 'bench.db'}", "sqlite"))
         with postgres() as url:
             results.update(bench_register(work, url, "postgresql"))
+            results.update(bench_agents(work, url))
         results.update(bench_run_overhead(work, {}))
         docker_cycle = bench_docker_cycle(work, {})
         results["docker_edit_to_run_s"] = docker_cycle
