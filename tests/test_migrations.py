@@ -1,7 +1,8 @@
 """Registry databases made by every released schema open, migrate forward and serve every command.
 
 The old DDL is the one each release ran (from `git show 493ba7e:builder/flowimg/backend/base.py` for
-version 1, and 8770cbb, which added `source`, for version 2), on SQLite and PostgreSQL.
+version 1, and 8770cbb, which added `source`, for version 2, frozen here as the last release before
+version 3 added flow runs), on SQLite and PostgreSQL.
 """
 from __future__ import annotations
 
@@ -105,6 +106,12 @@ def test_every_released_schema_migrates_and_serves_every_command(cli, database, 
         assert db.get("Old", "example", 1).source == ("" if version == 1 else str(flow_script))
         assert db.get("Old", "example").source.endswith("example.py")
         assert db._execute("SELECT version FROM flowimg_schema").fetchall() == [(SCHEMA_VERSION,)]
+        old = db.get("Old", "example", 1)
+        run = db.create_run(old, parameters={}, scheduled_time="2026-01-01T00:00:00.000000Z")
+        assert db.claim_runs(agent="a", labels=[], limit=5, now=run.scheduled_time or "") == [
+            db.get_run(run.id)]
+        db.set_schedule_active("Old", "example", False)
+        assert db.schedule_active("Old", "example") is False
 
 
 def test_a_new_registry_records_the_current_version_once(database):

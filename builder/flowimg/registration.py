@@ -106,7 +106,7 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
             storage = flow.storage.to_dict()
             parameters = _parameters(flow)
             version = None if force else _unchanged_since_upgrade(backend, project, flow, storage, labels, parameters)
-            created = False
+            created, scheduled = False, None
             if version is None:
                 version, created = backend.register(
                     project, flow.name, structure=flow.structure(), structure_hash=flow.structure_hash(),
@@ -114,6 +114,8 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
                     metadata_hash=metadata_hash(flow.structure_hash(), storage, list(labels), parameters),
                     force=force, source=item.source,
                 )
+                if created:
+                    scheduled = _schedule(backend, version)
         except FlowimgError as exc:
             error = str(exc)
     if error is not None:
@@ -127,8 +129,23 @@ def _register_one(backend: Backend, project: str, item: FoundFlow, flow_errors: 
         log(f"  Registering '{flow.name}'... Done")
         log(f"  └── ID: {version.id}")
         log(f"  └── Version: {version.version}")
+        if scheduled:
+            log(f"  └── {scheduled}")
     return Outcome(source=item.source, flow=flow.name, status="registered" if created else "skipped",
                    id=version.id, version=version.version, storage=flow.storage.kind)
+
+
+def _schedule(backend: Backend, version: FlowVersion) -> Optional[str]:
+    """A new version takes over the flow's future runs: its schedule's next ones, or none without one."""
+    from .scheduling import schedule_of, schedule_upcoming
+
+    count = schedule_upcoming(backend, version)
+    if schedule_of(version) is None:
+        return None
+    if not backend.schedule_active(version.project, version.name):
+        return (f"Schedule paused: no runs scheduled; resume with "
+                f"`flowimg schedule resume {version.name} --project {version.project}`")
+    return f"Scheduled {count} run{'s' if count != 1 else ''}"
 
 
 def _unchanged_since_upgrade(backend: Backend, project: str, flow: Any, storage: Dict[str, Any],

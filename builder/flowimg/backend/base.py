@@ -11,10 +11,27 @@ import json
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
-from typing import Any, Iterator, Sequence, Tuple, cast
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, cast
 
 from ..errors import FlowimgError
+from .runs import (
+    ACTIVE,
+    RUN_COLUMNS,
+    RUNNING,
+    SCHEDULED,
+    STATES,
+    SUBMITTED,
+    UPDATABLE,
+    FlowRun,
+    iso,
+    now_iso,
+    parse_iso,
+    row_to_run,
+    run_to_row,
+    slot_key,
+    stored_value,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES, VERSION_TABLE, check_supported, unversioned
 
 
@@ -107,6 +124,57 @@ class Backend(abc.ABC):
     def list_flows(self, project: str | None = None) -> list[FlowVersion]:
         """The latest version of each flow, sorted by project then name."""
 
+    # -- flow runs (see runs.py for the record and its states) ------------------------------
+
+    @abc.abstractmethod
+    def create_run(self, version: FlowVersion, *, parameters: dict, state: str = SCHEDULED,
+                   scheduled_time: Optional[str] = None, target: str = "", attempt: int = 1,
+                   idempotency_key: Optional[str] = None) -> FlowRun:
+        """A new run of a version; an existing idempotency_key returns that run instead."""
+
+    @abc.abstractmethod
+    def claim_runs(self, *, agent: str, labels: List[str], limit: int, now: str) -> List[FlowRun]:
+        """Atomically move due Scheduled runs the agent's labels cover to Submitted, oldest first."""
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, *, expect: Optional[Sequence[str]] = None,
+                   **changes: Any) -> Optional[FlowRun]:
+        """The changed run, or None when its state was not among `expect`."""
+
+    @abc.abstractmethod
+    def heartbeat(self, run_ids: Sequence[str], now: str) -> None: ...
+
+    @abc.abstractmethod
+    def mark_lost(self, *, stale_before: str) -> List[FlowRun]:
+        """Submitted/Running runs whose heartbeat is older than stale_before, now Lost."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> FlowRun:
+        """By id or a unique id prefix of at least 8 characters."""
+
+    @abc.abstractmethod
+    def list_runs(self, *, project: Optional[str] = None, flow: Optional[str] = None,
+                  state: Optional[str] = None, limit: int = 50) -> List[FlowRun]:
+        """Newest first, by scheduled time or else creation time."""
+
+    @abc.abstractmethod
+    def cancel_run(self, run_id: str) -> FlowRun: ...
+
+    @abc.abstractmethod
+    def replace_scheduled_runs(self, version: FlowVersion, times: Sequence[str], *, after: str) -> int:
+        """Swap the flow's future Scheduled runs for one per time; the number inserted."""
+
+    @abc.abstractmethod
+    def ensure_scheduled(self, *, now: str, horizon_seconds: float, max_runs: int = 10) -> int:
+        """Create the missing upcoming runs of every active scheduled flow; the number inserted."""
+
+    @abc.abstractmethod
+    def set_schedule_active(self, project: str, flow: str, active: bool) -> None: ...
+
+    @abc.abstractmethod
+    def schedule_active(self, project: str, flow: str) -> bool:
+        """True unless the flow's schedule was paused."""
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
@@ -148,6 +216,18 @@ class SQLBackend(Backend):
     @contextmanager
     def _write(self, *key: str) -> Iterator[None]:
         """A transaction in which no other writer of the same key runs (whole database on SQLite)."""
+
+    @abc.abstractmethod
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A transaction that takes no lock of its own (claims lock the rows they pick)."""
+
+    # Appended to a SELECT of flow_runs that a transaction is about to change.
+    _lock_rows = ""
+
+    @abc.abstractmethod
+    def _labels_within(self, column: str) -> str:
+        """SQL true when every label in the JSON list `column` is in the JSON list parameter."""
 
     @abc.abstractmethod
     def _tables(self) -> list[str]:
@@ -304,3 +384,192 @@ class SQLBackend(Backend):
             params,
         ).fetchall()
         return sorted((_row_to_version(row) for row in rows), key=lambda v: (v.project, v.name))
+
+    # -- flow runs ---------------------------------------------------------------------------
+
+    def _insert_run(self, run: FlowRun) -> bool:
+        values = run_to_row(run)
+        cursor = self._execute(
+            f"INSERT INTO flow_runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * len(values))}) ON CONFLICT DO NOTHING",
+            values,
+        )
+        return bool(cursor.rowcount == 1)
+
+    def _runs_where(self, where: str, params: Sequence[Any] = (), tail: str = "") -> List[FlowRun]:
+        rows = self._execute(f"SELECT {RUN_COLUMNS} FROM flow_runs WHERE {where} {tail}", params).fetchall()
+        return [row_to_run(row) for row in rows]
+
+    def create_run(self, version: FlowVersion, *, parameters: dict, state: str = SCHEDULED,
+                   scheduled_time: Optional[str] = None, target: str = "", attempt: int = 1,
+                   idempotency_key: Optional[str] = None) -> FlowRun:
+        _check_state(state)
+        run = _new_run(version, parameters=parameters, state=state, scheduled_time=scheduled_time, target=target,
+                       attempt=attempt, idempotency_key=idempotency_key, now=now_iso())
+        with self._transaction():
+            if self._insert_run(run):
+                return run
+            return self._runs_where("idempotency_key = ?", (idempotency_key,))[0]
+
+    def claim_runs(self, *, agent: str, labels: List[str], limit: int, now: str) -> List[FlowRun]:
+        with self._transaction():
+            ids = [row[0] for row in self._execute(
+                "SELECT id FROM flow_runs r WHERE state = ? AND scheduled_time <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM flow_schedules s "
+                "WHERE s.project = r.project AND s.flow = r.flow AND s.active = 0) "
+                f"AND {self._labels_within('r.labels')} "
+                f"ORDER BY scheduled_time, created_at LIMIT ?{self._lock_rows}",
+                (SCHEDULED, now, _canonical_json(sorted(set(labels))), limit),
+            ).fetchall()]
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            self._execute(f"UPDATE flow_runs SET state = ?, agent = ?, heartbeat = ? WHERE id IN ({marks})",
+                          [SUBMITTED, agent, now, *ids])
+            return self._runs_where(f"id IN ({marks})", ids, "ORDER BY scheduled_time, created_at")
+
+    def update_run(self, run_id: str, *, expect: Optional[Sequence[str]] = None,
+                   **changes: Any) -> Optional[FlowRun]:
+        unknown = sorted(set(changes) - set(UPDATABLE))
+        if unknown:
+            raise FlowimgError(f"a flow run's {', '.join(unknown)} cannot change; change only {', '.join(UPDATABLE)}")
+        if "state" in changes:
+            _check_state(changes["state"])
+        run = self.get_run(run_id)
+        names = sorted(changes)
+        assignments = ", ".join(f"{name} = ?" for name in names) or "id = id"
+        values = [stored_value(name, changes[name]) for name in names] + [run.id]
+        guard = ""
+        if expect is not None:
+            # One statement, so no other writer comes between the check and the change.
+            guard = f" AND state IN ({', '.join('?' * len(expect))})" if expect else " AND 1 = 0"
+            values += list(expect)
+        with self._transaction():
+            if self._execute(f"UPDATE flow_runs SET {assignments} WHERE id = ?{guard}", values).rowcount != 1:
+                return None
+            return self._runs_where("id = ?", (run.id,))[0]
+
+    def heartbeat(self, run_ids: Sequence[str], now: str) -> None:
+        if not run_ids:
+            return
+        self._execute(
+            f"UPDATE flow_runs SET heartbeat = ? WHERE state IN (?, ?) AND id IN ({', '.join('?' * len(run_ids))})",
+            [now, SUBMITTED, RUNNING, *run_ids],
+        )
+
+    def mark_lost(self, *, stale_before: str) -> List[FlowRun]:
+        with self._transaction():
+            ids = [row[0] for row in self._execute(
+                f"SELECT id FROM flow_runs WHERE state IN (?, ?) AND heartbeat < ?{self._lock_rows}",
+                (SUBMITTED, RUNNING, stale_before),
+            ).fetchall()]
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            self._execute(f"UPDATE flow_runs SET state = ?, end_time = ? WHERE id IN ({marks})",
+                          ["Lost", now_iso(), *ids])
+            return self._runs_where(f"id IN ({marks})", ids, "ORDER BY created_at")
+
+    def get_run(self, run_id: str) -> FlowRun:
+        wanted = run_id.strip().lower()
+        found = self._runs_where("id = ?", (wanted,))
+        if not found and len(wanted) >= 8 and all(c in "0123456789abcdef-" for c in wanted):
+            found = self._runs_where("id LIKE ?", (wanted + "%",), "LIMIT 2")
+        if len(found) > 1:
+            raise FlowimgError(f"the run id prefix '{run_id}' matches several runs; "
+                               "give more of the id, as `flowimg runs list` shows it")
+        if not found:
+            raise FlowimgError(f"no flow run '{run_id}' in the registry ({self.location}); "
+                               "see the run ids with `flowimg runs list`")
+        return found[0]
+
+    def list_runs(self, *, project: Optional[str] = None, flow: Optional[str] = None,
+                  state: Optional[str] = None, limit: int = 50) -> List[FlowRun]:
+        if state is not None:
+            _check_state(state)
+        where: List[str] = ["1 = 1"]
+        params: List[Any] = []
+        for column, value in (("project", project), ("flow", flow), ("state", state)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return self._runs_where(" AND ".join(where), params + [limit],
+                                "ORDER BY COALESCE(scheduled_time, created_at) DESC, created_at DESC, id LIMIT ?")
+
+    def cancel_run(self, run_id: str) -> FlowRun:
+        run = self.get_run(run_id)
+        cancelled = self.update_run(run.id, expect=ACTIVE, state="Cancelled", end_time=now_iso())
+        if cancelled is None:
+            raise FlowimgError(
+                f"flow run {run.id} already ended ({self.get_run(run.id).state}); only {', '.join(ACTIVE)} runs "
+                "can be cancelled: pick one from `flowimg runs list --state Running`"
+            )
+        return cancelled
+
+    def replace_scheduled_runs(self, version: FlowVersion, times: Sequence[str], *, after: str) -> int:
+        # The per-flow lock keeps ensure_scheduled from adding runs of the schedule being replaced.
+        with self._write("schedule", version.project, version.name):
+            self._execute("DELETE FROM flow_runs WHERE project = ? AND flow = ? AND state = ? AND scheduled_time > ?",
+                          (version.project, version.name, SCHEDULED, after))
+            if not self._is_active(version.project, version.name):
+                return 0
+            return self._insert_slots(version, times)
+
+    def _insert_slots(self, version: FlowVersion, times: Sequence[str]) -> int:
+        # Scheduled runs take the flow's parameter defaults when they start.
+        now = now_iso()
+        return sum(
+            self._insert_run(_new_run(version, parameters={}, state=SCHEDULED, scheduled_time=when, target="",
+                                      attempt=1, now=now,
+                                      idempotency_key=slot_key(version.project, version.name, when)))
+            for when in times
+        )
+
+    def ensure_scheduled(self, *, now: str, horizon_seconds: float, max_runs: int = 10) -> int:
+        from ..scheduling import next_times, schedule_of
+
+        start = parse_iso(now)
+        until = iso(start + timedelta(seconds=horizon_seconds))
+        inserted = 0
+        for latest in self.list_flows():
+            if schedule_of(latest) is None:
+                continue
+            with self._write("schedule", latest.project, latest.name):
+                # Read again under the lock: a registration may have replaced the schedule meanwhile.
+                version = self._latest(latest.project, latest.name)
+                schedule = schedule_of(version) if version is not None else None
+                if version is None or schedule is None or not self._is_active(version.project, version.name):
+                    continue
+                times = [iso(t) for t in next_times(schedule, start, max_runs)]
+                inserted += self._insert_slots(version, [t for t in times if t <= until])
+        return inserted
+
+    def _is_active(self, project: str, flow: str) -> bool:
+        row = self._execute("SELECT active FROM flow_schedules WHERE project = ? AND flow = ?",
+                            (project, flow)).fetchone()
+        return row is None or bool(row[0])
+
+    def set_schedule_active(self, project: str, flow: str, active: bool) -> None:
+        self._execute(
+            "INSERT INTO flow_schedules (project, flow, active) VALUES (?, ?, ?) "
+            "ON CONFLICT (project, flow) DO UPDATE SET active = excluded.active",
+            (project, flow, int(active)),
+        )
+
+    def schedule_active(self, project: str, flow: str) -> bool:
+        return self._is_active(project, flow)
+
+
+def _check_state(state: str) -> None:
+    if state not in STATES:
+        raise FlowimgError(f"unknown run state '{state}'; use one of {', '.join(STATES)}")
+
+
+def _new_run(version: FlowVersion, *, parameters: dict, state: str, scheduled_time: Optional[str], target: str,
+             attempt: int, idempotency_key: Optional[str], now: str) -> FlowRun:
+    return FlowRun(
+        id=str(uuid.uuid4()), version_id=version.id, project=version.project, flow=version.name,
+        version=version.version, parameters=parameters, state=state, scheduled_time=scheduled_time,
+        start_time=now if state == RUNNING else None, end_time=None, target=target, image="", node="",
+        exit_code=None, log_tail=[], agent="", heartbeat=None, attempt=attempt, labels=list(version.labels),
+        created_at=now, idempotency_key=idempotency_key,
+    )

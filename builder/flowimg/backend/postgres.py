@@ -131,12 +131,23 @@ class PostgresBackend(SQLBackend):
     def _write(self, *key: str) -> Iterator[None]:
         # The advisory lock serialises writers of one flow (or of the schema) until commit,
         # so concurrent registrations of the same change make exactly one new version.
+        with self._transaction():
+            self._execute("SELECT pg_advisory_xact_lock(?)", (_lock_id(key),))
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
         try:
             with self._conn.transaction():
-                self._execute("SELECT pg_advisory_xact_lock(?)", (_lock_id(key),))
                 yield
         except self._driver_error as exc:
             raise self._error("a transaction failed on", exc) from None
+
+    # Concurrent claims each take rows no other transaction holds, instead of waiting for them.
+    _lock_rows = " FOR UPDATE SKIP LOCKED"
+
+    def _labels_within(self, column: str) -> str:
+        return f"{column}::jsonb <@ ?::jsonb"
 
     def _tables(self) -> list[str]:
         return [row[0] for row in self._execute(

@@ -47,6 +47,16 @@ class SQLiteBackend(SQLBackend):
             self._conn.rollback()
             raise
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # SQLite has one writer at a time: a claim in BEGIN IMMEDIATE is alone by construction.
+        with self._write():
+            yield
+
+    def _labels_within(self, column: str) -> str:
+        return (f"NOT EXISTS (SELECT 1 FROM json_each({column}) l "
+                "WHERE l.value NOT IN (SELECT a.value FROM json_each(?) a))")
+
     def _tables(self) -> list[str]:
         return [row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
 
