@@ -16,8 +16,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=None, help="Package flows into Docker images and store them as scripts.")
 flows_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Registered flows.")
 project_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Projects that group registered flows.")
+runs_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Flow runs: what ran, when and how it ended.")
+schedule_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Turn a flow's schedule off and on.")
 app.add_typer(flows_app, name="flows")
 app.add_typer(project_app, name="project")
+app.add_typer(runs_app, name="runs")
+app.add_typer(schedule_app, name="schedule")
 
 _state = {"debug": False}
 
@@ -342,6 +346,66 @@ def project_create(name: str = typer.Argument(..., metavar="NAME", help="Project
     with _backend(backend) as db:
         created = db.create_project(name)
     typer.echo(f"Created project '{name}'." if created else f"Project '{name}' already exists.")
+
+
+RunIdArg = typer.Argument(..., metavar="ID", help="A run id, or its first 8 or more characters.")
+JsonOpt = typer.Option(False, "--json", help="Print JSON on stdout.")
+
+
+@runs_app.command("list")
+def runs_list(project: Optional[str] = typer.Option(None, "--project", help="Only this project."),
+              flow: Optional[str] = typer.Option(None, "--flow", help="Only this flow."),
+              state: Optional[str] = typer.Option(None, "--state", help="Only runs in this state, e.g. Failed."),
+              limit: int = typer.Option(50, "--limit", help="At most this many runs, newest first."),
+              as_json: bool = JsonOpt, backend: Optional[str] = BackendOpt) -> None:
+    """Flow runs, newest first: id, flow, version, state, times, target, exit code."""
+    from .runs_view import runs_json, runs_text, state_name
+
+    if limit < 1:
+        raise FlowimgError(f"--limit {limit} shows nothing; give a number from 1")
+    with _backend(backend) as db:
+        runs = db.list_runs(project=project, flow=flow, state=state_name(state) if state else None, limit=limit)
+    typer.echo(runs_json(runs) if as_json else runs_text(runs), nl=False)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str = RunIdArg, as_json: bool = JsonOpt, backend: Optional[str] = BackendOpt) -> None:
+    """Every field of one run, with the last lines of its log."""
+    from .runs_view import run_details, run_json
+
+    with _backend(backend) as db:
+        run = db.get_run(run_id)
+    typer.echo(run_json(run) if as_json else run_details(run), nl=False)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str = RunIdArg, backend: Optional[str] = BackendOpt) -> None:
+    """Cancel a Scheduled, Submitted or Running run; an agent stops its container."""
+    with _backend(backend) as db:
+        run = db.cancel_run(run_id)
+    typer.echo(f"Cancelled flow run {run.id} ({run.project}/{run.flow} version {run.version})")
+
+
+@schedule_app.command("pause")
+def schedule_pause(flow: str = typer.Argument(..., metavar="FLOW", help="Flow name."), project: str = ProjectOpt,
+                   backend: Optional[str] = BackendOpt) -> None:
+    """Stop scheduling the flow; its upcoming scheduled runs are removed."""
+    from .scheduling import pause
+
+    with _backend(backend) as db:
+        removed = pause(db, project, flow)
+    typer.echo(f"Paused the schedule of {project}/{flow}: {removed} scheduled run{'s' if removed != 1 else ''} removed")
+
+
+@schedule_app.command("resume")
+def schedule_resume(flow: str = typer.Argument(..., metavar="FLOW", help="Flow name."), project: str = ProjectOpt,
+                    backend: Optional[str] = BackendOpt) -> None:
+    """Schedule the flow again: its next runs are created."""
+    from .scheduling import resume
+
+    with _backend(backend) as db:
+        created = resume(db, project, flow)
+    typer.echo(f"Resumed the schedule of {project}/{flow}: {created} run{'s' if created != 1 else ''} scheduled")
 
 
 def main() -> None:

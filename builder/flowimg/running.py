@@ -5,13 +5,17 @@ import json
 import os
 import shlex
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .backend.base import Backend, FlowVersion
 from .runtime import check_structure, run_and_report
 from .secrets import secret_environment
 from .storage import from_dict
 from .log import Log
+from .run_record import local_outcome, local_secret_values, recorded
+
+if TYPE_CHECKING:
+    from .targets import Launch, Target
 
 RUNTIME_LIB = "/opt/flowimg/lib"
 
@@ -32,12 +36,19 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
     secrets = secret_environment(storage.secret_names())
     run_image = image or storage.run_image()
     log(f"Running '{name}' version {registered.version} ({registered.id}) from {storage.describe()}")
+    parameters = parameters or {}
     if run_image is None:
         flow = storage.get_flow(name, log=log)
         check_structure(flow, registered.structure, register_hint(registered))
-        return run_and_report(flow, parameters or {}, log)
-    return _run_in_image(run_image, registered, parameters or {}, secrets, network,
-                         pass_storage=image is not None, log=log)
+        redacted = local_secret_values(secrets.values())
+        return recorded(backend, registered, parameters=parameters, target="local", image="", secrets=redacted,
+                        launch=lambda: local_outcome(lambda: run_and_report(flow, parameters, log), redacted),
+                        log=log)
+    launch, target = _image_launch(run_image, registered, parameters, secrets, network, pass_storage=image is not None)
+    code = recorded(backend, registered, parameters=parameters, target=target.name, image=run_image,
+                       secrets=list(secrets.values()), launch=lambda: target.launch(launch, log=log, out=print),
+                       log=log)
+    return 0 if code == 0 else 1
 
 
 def runtime_command(registered: FlowVersion, parameters: Dict[str, Any], pass_storage: bool = False) -> List[str]:
@@ -53,8 +64,8 @@ def runtime_command(registered: FlowVersion, parameters: Dict[str, Any], pass_st
     return command
 
 
-def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any], secrets: Dict[str, str],
-                  network: str, pass_storage: bool, log: Log) -> int:
+def _image_launch(image: str, registered: FlowVersion, parameters: Dict[str, Any], secrets: Dict[str, str],
+                  network: str, pass_storage: bool) -> Tuple[Launch, Target]:
     """Secrets go in as environment of this one container, never into the image or its logs."""
     from .image.engine import Engine
     from .manifest import MANIFEST_LABEL
@@ -73,5 +84,4 @@ def _run_in_image(image: str, registered: FlowVersion, parameters: Dict[str, Any
                     name=f"flowimg-run-{uuid.uuid4().hex[:12]}", environment=environment, secrets=secrets,
                     labels={"org.flowimg.flow": registered.name, "org.flowimg.version-id": registered.id},
                     network=network, volumes=volumes, entrypoint=entrypoint)
-    outcome = get_target("docker").launch(launch, log=log, out=print)
-    return 0 if outcome.exit_code == 0 else 1
+    return launch, get_target("docker")

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, cast
 
-from .backend.runs import iso
+from .backend.runs import SCHEDULED, iso
+from .errors import FlowimgError
 from .schedules import schedule_from_dict
 
 if TYPE_CHECKING:
@@ -35,3 +36,29 @@ def schedule_upcoming(backend: Backend, version: FlowVersion, now: Optional[date
     schedule = schedule_of(version)
     times = [iso(t) for t in next_times(schedule, now, n)] if schedule else []
     return backend.replace_scheduled_runs(version, times, after=iso(now))
+
+
+def _scheduled_flow(backend: Backend, project: str, flow: str) -> FlowVersion:
+    version = backend.get(project, flow)
+    if schedule_of(version) is None:
+        raise FlowimgError(f"flow '{flow}' in project '{project}' has no schedule; give it one "
+                           f"(Flow('{flow}', schedule=IntervalSchedule(...))) and register it again")
+    return version
+
+
+def pause(backend: Backend, project: str, flow: str) -> int:
+    """Turn the schedule off as Prefect 1 did: its upcoming runs go; returns how many."""
+    version = _scheduled_flow(backend, project, flow)
+    now = iso(datetime.now(timezone.utc))
+    backend.set_schedule_active(project, flow, False)
+    upcoming = [r for r in backend.list_runs(project=project, flow=flow, state=SCHEDULED, limit=2 ** 31 - 1)
+                if (r.scheduled_time or "") > now]
+    backend.replace_scheduled_runs(version, [], after=now)
+    return len(upcoming)
+
+
+def resume(backend: Backend, project: str, flow: str) -> int:
+    """Turn the schedule on again: the next runs of the latest version are created; returns how many."""
+    version = _scheduled_flow(backend, project, flow)
+    backend.set_schedule_active(project, flow, True)
+    return schedule_upcoming(backend, version)

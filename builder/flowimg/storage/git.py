@@ -16,13 +16,13 @@ import signal
 import stat
 import subprocess
 import tempfile
-import threading
 import urllib.parse
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..deadline import network_timeout, timed_out
 from ..errors import FlowimgError
 from ..flow import Flow
+from ..signals import exit_on_signals
 from .base import Log
 from .git_hosted import GitScriptStorage, load_flows, redact_secrets, refuse_credentials_in_url
 
@@ -166,7 +166,7 @@ class Git(GitScriptStorage):
             env.pop(name, None)
         if self.use_ssh or self.url.startswith("ssh://") or "@" in self.url.split("/")[0]:
             env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-        with _exit_on_signals(), tempfile.TemporaryDirectory(prefix="flowimg-git-") as folder:
+        with exit_on_signals(), tempfile.TemporaryDirectory(prefix="flowimg-git-") as folder:
             if token:
                 askpass = os.path.join(folder, "askpass.sh")
                 with open(askpass, "w") as fh:
@@ -282,28 +282,3 @@ def _kill_group(process: "subprocess.Popen[str]") -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.communicate()
-
-
-@contextlib.contextmanager
-def _exit_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into SystemExit while a clone exists, so `with` blocks remove it.
-
-    Only where the default handler (plain death, leaving the folder behind) would run; a handler
-    the program installed itself is left alone.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    replaced = {}
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(number) == signal.SIG_DFL:
-            replaced[number] = signal.signal(number, _raise_exit)
-    try:
-        yield
-    finally:
-        for number, previous in replaced.items():
-            signal.signal(number, previous)
-
-
-def _raise_exit(number: int, _frame: Any) -> None:
-    raise SystemExit(128 + number)
