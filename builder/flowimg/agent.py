@@ -165,33 +165,51 @@ class Agent:
         labels = ", ".join(self.settings.labels) or "none"
         self.log(f"Agent {self.name} on {self.target.name}, labels: {labels}, up to {self.settings.limit} runs "
                  f"at once, polling every {self.settings.poll_seconds:g} s")
+        with self._signals():
+            try:
+                self._serve(once)
+            except BaseException:
+                self._abandon()
+                raise
+        return self._summary(once)
+
+    def _serve(self, once: bool) -> None:
         cutoff = now_iso() if once else None
         announced = 0
-        with self._signals():
-            while True:
-                if self._stop_requests > announced:
-                    announced = self._stop_requests
-                    self._announce_stop()
-                self._collect()
-                if self.aborting:
-                    self._cancel_all()
-                if time.monotonic() >= self._retry_at:
-                    try:
-                        self._cycle(cutoff)
-                        if self._failures:
-                            self.log("Backend reachable again")
-                        self._failures = 0
-                    except FlowimgError as exc:
-                        self._backend_failed(exc)
-                finished = self.stopping or (once and self._exhausted)
-                if finished and not self._active:
-                    break
-                if self.aborting and self._failures and all(a.result is not None for a in self._active.values()):
-                    self.log(f"Warning: the end of {len(self._active)} run(s) could not be recorded; "
-                             "the backend will show them Lost")
-                    break
-                self._sleep()
-        return self._summary(once)
+        while True:
+            if self._stop_requests > announced:
+                announced = self._stop_requests
+                self._announce_stop()
+            self._collect()
+            if self.aborting:
+                self._cancel_all()
+            if time.monotonic() >= self._retry_at:
+                try:
+                    self._cycle(cutoff)
+                    self._failures = 0
+                except FlowimgError as exc:
+                    self._backend_failed(exc)
+            finished = self.stopping or (once and self._exhausted)
+            if finished and not self._active:
+                return
+            if self.aborting and self._failures and all(a.result is not None for a in self._active.values()):
+                self.log(f"Warning: the end of {len(self._active)} run(s) could not be recorded; "
+                         "the backend will show them Lost")
+                return
+            self._sleep()
+
+    def _abandon(self) -> None:
+        """On an unexpected error, stop this agent's containers before it exits: none is left running."""
+        running = [a for a in self._active.values() if a.result is None]
+        for active in running:
+            try:
+                self.target.cancel(active.name)
+            except Exception:  # keep stopping the others; the original error is what gets reported
+                pass
+        deadline = time.monotonic() + 30
+        while any(a.result is None for a in running) and time.monotonic() < deadline:
+            self._wake.wait(0.2)
+            self._collect()
 
     def _announce_stop(self) -> None:
         running = len(self._active)
@@ -227,6 +245,8 @@ class Agent:
     def _db(self) -> Backend:
         if self._backend is None:
             self._backend = self.connect()
+            if self._failures:
+                self.log("Backend reachable again")
         return self._backend
 
     def _backend_failed(self, exc: FlowimgError) -> None:
