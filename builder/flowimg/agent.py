@@ -278,15 +278,16 @@ class Agent:
             self._poll(db, capacity, cutoff)
 
     def _poll(self, db: Backend, capacity: int, cutoff: Optional[str]) -> None:
+        # Due runs first, so they start on time; then the bookkeeping that makes later ones.
         now = now_iso()
-        db.ensure_scheduled(now=now, horizon_seconds=self.settings.horizon_seconds)
-        stale = datetime.now(timezone.utc) - timedelta(seconds=self.settings.lost_after_seconds)
-        self._handle_lost(db, db.mark_lost(stale_before=iso(stale)))
         claimed = db.claim_runs(agent=self.name, labels=list(self.settings.labels), limit=capacity,
                                 now=cutoff or now)
         for run in claimed:
             self._start(db, run)
         self._backlog = len(claimed) == capacity
+        db.ensure_scheduled(now=now_iso(), horizon_seconds=self.settings.horizon_seconds)
+        stale = datetime.now(timezone.utc) - timedelta(seconds=self.settings.lost_after_seconds)
+        self._handle_lost(db, db.mark_lost(stale_before=iso(stale)))
         if cutoff is not None and not self._backlog:
             self._exhausted = True
         self._next_poll = time.monotonic() + min(self.settings.poll_seconds, self._until_next_due(db, now))
