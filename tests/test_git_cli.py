@@ -6,8 +6,12 @@ run, edit a task and commit, run again (new output, no re-registration), change 
 """
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import pytest
 
+from flowimg.backend import open_backend
 from cli_helpers import Cli, one_line_error, seed_flow
 from docker_service import BASE_IMAGE, PIP_BASE_IMAGE
 
@@ -125,6 +129,12 @@ def test_run_inside_an_image_that_holds_no_flow(name, image, request, git_repos,
     second = repo.cli(*run)
     assert second.stdout.strip() == "fresh from the repo"
     repo.no_token(first.stdout + first.stderr, second.stdout + second.stderr)
+    with open_backend() as db:  # each run is recorded, from the container's output, token-free
+        runs = db.list_runs()
+    assert [(r.state, r.target, r.image, r.exit_code) for r in runs] == [("Success", "docker", image, 0)] * 2
+    assert "fresh from the repo" in runs[0].log_tail and "[1, 2, 3, 4, 5]" in runs[1].log_tail
+    assert f"Flow run {runs[0].id}" in second.stderr and runs[0].node and runs[0].end_time
+    repo.no_token(json.dumps([asdict(r) for r in runs]))
 
 
 @pytest.mark.usefixtures("no_new_containers")

@@ -263,3 +263,23 @@ def test_ensure_scheduled_from_many_connections_makes_each_slot_once(backend, ba
         ("example", "Scheduled", slot_key("P", "example", r.scheduled_time or "")) for r in runs}
     # The horizon bounds how far ahead runs are made.
     assert backend.ensure_scheduled(now=iso(start), horizon_seconds=60 * 7.5) == 2
+
+
+def test_scheduled_runs_take_their_clock_parameters_and_labels(backend):
+    from flowimg.schedules import Schedule
+    from flowimg.schedules.clocks import IntervalClock
+    from flowimg.scheduling import next_times
+
+    schedule = Schedule(clocks=[
+        IntervalClock(timedelta(minutes=2), start_date=T0, parameter_defaults={"n": 1}, labels=["gpu"]),
+        IntervalClock(timedelta(minutes=5), start_date=T0)])
+    version = register(backend, labels=["eu"], schedule=schedule)
+    assert backend.ensure_scheduled(now=at(0), horizon_seconds=300, max_runs=10) == 3
+    made = sorted(backend.list_runs(), key=lambda r: r.scheduled_time or "")
+    assert [(r.scheduled_time, r.parameters, r.labels) for r in made] == [
+        (at(2), {"n": 1}, ["gpu"]), (at(4), {"n": 1}, ["gpu"]), (at(5), {}, ["eu"])]
+    times = [iso(t) for t in next_times(schedule.to_dict(), T0 + timedelta(minutes=5), 2)]
+    assert backend.replace_scheduled_runs(version, sorted(times + [at(7)]), after=at(5)) == 3
+    later = sorted(backend.list_runs(), key=lambda r: r.scheduled_time or "")[3:]
+    assert [(r.scheduled_time, r.parameters, r.labels) for r in later] == [
+        (at(6), {"n": 1}, ["gpu"]), (at(7), {}, ["eu"]), (at(8), {"n": 1}, ["gpu"])]

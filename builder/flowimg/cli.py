@@ -227,10 +227,15 @@ def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the regist
 
     if network not in ("none", "host"):
         raise FlowimgError(f"--network {network} is not allowed; use none or host")
+    from .signals import Terminated
+
     parameters = parse_params(param)
     with _backend(backend) as db:
-        code = run_registered(db, project, flow, version=version, parameters=parameters, image=image,
-                              network=network, log=_err)
+        try:
+            code = run_registered(db, project, flow, version=version, parameters=parameters, image=image,
+                                  network=network, log=_err)
+        except Terminated as exc:  # exit as the signal's default would (typer maps Ctrl-C to 130 itself)
+            raise typer.Exit(exc.exit_code) from None
     if code:
         raise typer.Exit(code)
 

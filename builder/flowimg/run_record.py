@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import socket
 import sys
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TextIO
+import threading
+from typing import Any, Callable, Deque, Iterator, List, Optional, TextIO
 
 from .backend.base import Backend, FlowVersion
 from .backend.runs import CANCELLED, FAILED, RUNNING, SUCCESS, now_iso
@@ -15,30 +15,20 @@ from .secrets import redact
 from .signals import exit_on_signals
 from .targets.base import LOG_TAIL_LINES, Outcome
 
-# Where local secrets for `PrefectSecret` come from (client/secrets.py); their values are redacted too.
-CONTEXT_SECRET_PREFIXES = ("FLOWIMG__CONTEXT__SECRETS__", "PREFECT__CONTEXT__SECRETS__")
-
-
-def local_secret_values(values: Iterable[str]) -> List[str]:
-    """The given values plus every local secret a flow can read here, longest first for redaction."""
-    from .secrets import _file_secrets
-
-    found = set(values) | set(_file_secrets().values())
-    found |= {v for k, v in os.environ.items() if k.startswith(CONTEXT_SECRET_PREFIXES)}
-    return sorted((v for v in found if v), key=len, reverse=True)
-
 
 class _Tee:
     """A stream stand-in that passes text through and keeps its last whole lines, secrets redacted."""
 
     def __init__(self, stream: TextIO, lines: Deque[str], secrets: List[str]) -> None:
         self._stream, self._lines, self._secrets, self._partial = stream, lines, secrets, ""
+        self._lock = threading.Lock()  # tasks on a thread executor print at once
 
     def write(self, text: str) -> int:
         self._stream.write(text)
-        self._partial += text
-        *whole, self._partial = self._partial.split("\n")
-        self._lines.extend(redact(line, self._secrets) for line in whole)
+        with self._lock:
+            self._partial += text
+            *whole, self._partial = self._partial.split("\n")
+            self._lines.extend(redact(line, self._secrets) for line in whole)
         return len(text)
 
     def close_line(self) -> None:
@@ -79,11 +69,13 @@ def recorded(backend: Backend, version: FlowVersion, *, parameters: dict, target
     log(f"Flow run {record.id}")
     state, outcome, error = CANCELLED, None, None
     try:
-        with exit_on_signals():
+        # Task runners let Ctrl-C through (and catch SystemExit): SIGTERM must look like Ctrl-C.
+        with exit_on_signals(interrupt=True):
             outcome = launch()
         state = SUCCESS if outcome.exit_code == 0 else FAILED
         return outcome.exit_code
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
+        log(f"Flow run {record.id} interrupted: recorded as Cancelled")
         raise
     except BaseException as exc:
         state, error = FAILED, f"Error: {exc}"

@@ -8,11 +8,12 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .backend.base import Backend, FlowVersion
+from .core.running import check_parameters
 from .runtime import check_structure, run_and_report
-from .secrets import secret_environment
+from .secrets import local_secret_values, secret_environment
 from .storage import from_dict
 from .log import Log
-from .run_record import local_outcome, local_secret_values, recorded
+from .run_record import local_outcome, recorded
 
 if TYPE_CHECKING:
     from .targets import Launch, Target
@@ -40,6 +41,7 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
     if run_image is None:
         flow = storage.get_flow(name, log=log)
         check_structure(flow, registered.structure, register_hint(registered))
+        check_parameters(flow, parameters)  # bad input fails before anything is recorded
         redacted = local_secret_values(secrets.values())
         return recorded(backend, registered, parameters=parameters, target="local", image="", secrets=redacted,
                         launch=lambda: local_outcome(lambda: run_and_report(flow, parameters, log), redacted),

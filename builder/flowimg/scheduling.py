@@ -1,12 +1,14 @@
 """Run times of a registered flow, from the schedule dict its structure recorded."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, cast
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, cast
 
 from .backend.runs import SCHEDULED, iso
 from .errors import FlowimgError
 from .schedules import schedule_from_dict
+from .schedules.clocks import ClockEvent
 
 if TYPE_CHECKING:
     from .backend.base import Backend, FlowVersion
@@ -15,12 +17,35 @@ if TYPE_CHECKING:
 UPCOMING_RUNS = 10
 
 
+@dataclass(frozen=True)
+class Slot:
+    """One scheduled run: its time (stored text) and what its clock gives it (Prefect 1 clock events)."""
+
+    time: str
+    parameters: Dict[str, Any]
+    labels: Optional[List[str]]  # the clock's labels replace the flow's for this run; None keeps them
+
+
 def next_times(schedule: Dict[str, Any], after: datetime, n: int) -> List[datetime]:
     """The next `n` times strictly after `after` (naive means UTC), as UTC datetimes (Prefect 1 `Schedule.next`)."""
+    return [event.start_time.astimezone(timezone.utc) for event in _events(schedule, after, n)]
+
+
+def next_slots(schedule: Dict[str, Any], after: datetime, n: int) -> List[Slot]:
+    return [Slot(iso(e.start_time), dict(e.parameter_defaults), None if e.labels is None else sorted(set(e.labels)))
+            for e in _events(schedule, after, n)]
+
+
+def slots_at(schedule: Optional[Dict[str, Any]], times: Sequence[str], after: datetime) -> List[Slot]:
+    """Slots for given times, with what the schedule's clocks give each; a time it does not produce gets nothing."""
+    made = {slot.time: slot for slot in next_slots(schedule, after, len(times))} if schedule and times else {}
+    return [made.get(when) or Slot(when, {}, None) for when in times]
+
+
+def _events(schedule: Dict[str, Any], after: datetime, n: int) -> List[ClockEvent]:
     if after.tzinfo is None:
         after = after.replace(tzinfo=timezone.utc)
-    times = cast(List[datetime], schedule_from_dict(schedule).next(n, after=after))
-    return [t.astimezone(timezone.utc) for t in times]
+    return cast(List[ClockEvent], schedule_from_dict(schedule).next(n, after=after, return_events=True))
 
 
 def schedule_of(version: FlowVersion) -> Optional[Dict[str, Any]]:

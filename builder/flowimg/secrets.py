@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional
 
 from .errors import FlowimgError
 from .home import flowimg_home
@@ -69,6 +69,15 @@ def secret_environment(names: Iterable[str]) -> Dict[str, str]:
         if value is not None:
             env[name] = value
     return env
+
+
+def local_secret_values(values: Iterable[str]) -> List[str]:
+    """The given values plus every secret a flow can read on this machine, longest first for `redact`."""
+    from .client.secrets import ENV_PREFIXES
+
+    found = set(values) | set(_file_secrets().values())
+    found |= {v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+    return sorted((v for v in found if v), key=len, reverse=True)
 
 
 def redact(text: str, values: Iterable[str]) -> str:

@@ -10,9 +10,9 @@ import hashlib
 import json
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, cast
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple, cast
 
 from ..errors import FlowimgError
 from .runs import (
@@ -32,6 +32,9 @@ from .runs import (
     slot_key,
     stored_value,
 )
+if TYPE_CHECKING:
+    from ..scheduling import Slot
+from ..schedules.errors import ScheduleError
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES, VERSION_TABLE, check_supported, unversioned
 
 
@@ -506,26 +509,29 @@ class SQLBackend(Backend):
         return cancelled
 
     def replace_scheduled_runs(self, version: FlowVersion, times: Sequence[str], *, after: str) -> int:
+        from ..scheduling import schedule_of, slots_at
+
         # The per-flow lock keeps ensure_scheduled from adding runs of the schedule being replaced.
         with self._write("schedule", version.project, version.name):
             self._execute("DELETE FROM flow_runs WHERE project = ? AND flow = ? AND state = ? AND scheduled_time > ?",
                           (version.project, version.name, SCHEDULED, after))
             if not self._is_active(version.project, version.name):
                 return 0
-            return self._insert_slots(version, times)
+            return self._insert_slots(version, slots_at(schedule_of(version), times, parse_iso(after)))
 
-    def _insert_slots(self, version: FlowVersion, times: Sequence[str]) -> int:
-        # Scheduled runs take the flow's parameter defaults when they start.
+    def _insert_slots(self, version: FlowVersion, slots: Sequence[Slot]) -> int:
+        # Without a clock's parameter defaults, scheduled runs take the flow's own when they start.
         now = now_iso()
         return sum(
-            self._insert_run(_new_run(version, parameters={}, state=SCHEDULED, scheduled_time=when, target="",
-                                      attempt=1, now=now,
-                                      idempotency_key=slot_key(version.project, version.name, when)))
-            for when in times
+            self._insert_run(replace(
+                _new_run(version, parameters=slot.parameters, state=SCHEDULED, scheduled_time=slot.time, target="",
+                         attempt=1, now=now, idempotency_key=slot_key(version.project, version.name, slot.time)),
+                labels=version.labels if slot.labels is None else slot.labels))
+            for slot in slots
         )
 
     def ensure_scheduled(self, *, now: str, horizon_seconds: float, max_runs: int = 10) -> int:
-        from ..scheduling import next_times, schedule_of
+        from ..scheduling import next_slots, schedule_of
 
         start = parse_iso(now)
         until = iso(start + timedelta(seconds=horizon_seconds))
@@ -539,8 +545,11 @@ class SQLBackend(Backend):
                 schedule = schedule_of(version) if version is not None else None
                 if version is None or schedule is None or not self._is_active(version.project, version.name):
                     continue
-                times = [iso(t) for t in next_times(schedule, start, max_runs)]
-                inserted += self._insert_slots(version, [t for t in times if t <= until])
+                try:
+                    slots = next_slots(schedule, start, max_runs)
+                except ScheduleError:  # e.g. a filter function not importable here: that flow only
+                    continue
+                inserted += self._insert_slots(version, [slot for slot in slots if slot.time <= until])
         return inserted
 
     def _is_active(self, project: str, flow: str) -> bool:

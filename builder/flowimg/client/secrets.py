@@ -7,6 +7,9 @@ from typing import Any
 
 from ..utilities.context import context
 
+# Environment variables that hold local secrets, by prefix (Prefect 1's spelling is read too).
+ENV_PREFIXES = ("FLOWIMG__CONTEXT__SECRETS__", "PREFECT__CONTEXT__SECRETS__")
+
 
 class Secret:
     def __init__(self, name: str) -> None:
@@ -23,7 +26,7 @@ class Secret:
         secrets = context.get("secrets") or {}
         if self.name in secrets:
             return secrets[self.name]
-        for prefix in ("FLOWIMG__CONTEXT__SECRETS__", "PREFECT__CONTEXT__SECRETS__"):
+        for prefix in ENV_PREFIXES:
             raw = os.environ.get(prefix + self.name)
             if raw is not None:
                 try:
