@@ -138,6 +138,12 @@ def assert_each_slot_ran_once(all_runs: List[FlowRun], every: float) -> List[Flo
     return ran
 
 
+def assert_started_once(ran: List[FlowRun], *started_by: AgentProcess) -> None:
+    """Each run started once, by one agent, however many agents saw it due."""
+    starts = [line.split()[1] for agent in started_by for line in agent.lines if ": Running on docker" in line]
+    assert sorted(starts) == sorted(r.id[:8] for r in ran)
+
+
 def test_two_agents_on_postgresql_run_every_slot_of_a_2s_schedule_once(cli, tmp_path, image_name,
                                                                         postgres_database_url, agents):
     url = postgres_database_url
@@ -156,9 +162,7 @@ def test_two_agents_on_postgresql_run_every_slot_of_a_2s_schedule_once(cli, tmp_
         assert run.exit_code == 0 and SEED_OUTPUT in run.log_tail
         assert run.image.startswith(f"{REGISTRY}/{image_name}@sha256:"), run.image  # by digest (--pin)
         assert run.scheduled_time <= run.start_time <= run.end_time
-    # Each run started once, by one agent, however many agents saw it due.
-    starts = [line.split()[1] for agent in (first, second) for line in agent.lines if ": Running on docker" in line]
-    assert sorted(starts) == sorted(r.id[:8] for r in ran)
+    assert_started_once(ran, first, second)
     listing = cli("runs", "list", "--project", "Agents", env={"FLOWIMG_BACKEND": url}).stdout
     lines = {line.split()[0]: line for line in listing.splitlines()}
     for run in ran:
@@ -221,6 +225,7 @@ def test_agents_ride_out_a_stopped_postgresql_and_catch_up(cli, tmp_path, image_
     all_runs = runs(url)
     ran = assert_each_slot_ran_once(all_runs, 2)
     assert {r.state for r in ran} == {"Success"}, [(r.scheduled_time, r.state, r.log_tail) for r in ran]
+    assert_started_once(ran, *pair)
     # The slots that fell due while the database was down ran once it was back.
     missed = [r for r in ran if stopped_at < r.scheduled_time < recovered_at]
     assert len(missed) >= 2 and all(r.start_time >= recovered_at for r in missed), missed
