@@ -230,9 +230,14 @@ class Agent:
         return 0
 
     def _sleep(self) -> None:
-        now = time.monotonic()
-        deadlines = [self._next_beat, self._retry_at if self._failures else self._next_poll]
-        timeout = max(0.05, min(deadlines) - now)
+        """Until the next heartbeat, poll or reconnection attempt; a finished run or a signal wakes it early."""
+        if self._failures:
+            deadlines = [self._retry_at]
+        else:
+            deadlines = [self._next_beat]
+            if not (self.stopping or self._exhausted) and len(self._active) < self.settings.limit:
+                deadlines.append(self._next_poll)
+        timeout = max(0.05, min(deadlines) - time.monotonic())
         self._wake.wait(timeout)
         self._wake.clear()
 
