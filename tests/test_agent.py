@@ -273,11 +273,12 @@ def test_a_run_cancelled_in_the_backend_stops_its_container(cli, tmp_path, image
     register(cli, flow_script(tmp_path, image_name, printed="__import__('time').sleep(60)"), None)
     run = due_run(None)
     agent = agents(None, *FAST, "--once")
-    wait_until("the run to start", lambda: runs(None)[0].state == "Running")
+    wait_until("the run's container", lambda: docker("ps", "-q", "--filter", f"name=flowimg-run-{run.id}").stdout.strip())
+    time.sleep(2)  # past the runtime's start-up, so the flow is running when it is cancelled
     cli("runs", "cancel", run.id)
     assert agent.finish(30) == 1, agent.output  # --once: a run that did not succeed
     cancelled = runs(None)[0]
-    assert cancelled.state == "Cancelled" and cancelled.exit_code == 143, cancelled
+    assert cancelled.state == "Cancelled" and cancelled.exit_code == 143, cancelled  # SIGTERM ended it at once
     assert "Cancelled in the backend; stopping its container" in agent.output
 
 

@@ -26,7 +26,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .backend.base import Backend, FlowVersion
-from .backend.runs import FlowRun, iso, now_iso
+from .backend.runs import (CANCELLED, FAILED, LOST, RUNNING, SCHEDULED, SUBMITTED, SUCCESS, FlowRun, iso, now_iso,
+                           parse_iso)
 from .errors import FlowimgError
 from .log import Log
 from .running import runtime_command
@@ -34,12 +35,12 @@ from .secrets import secret_environment
 from .storage import from_dict
 from .targets import Launch, Outcome, Target
 
-ACTIVE = ("Submitted", "Running")
+# Claimed and not ended: what heartbeats keep alive.
+LIVE = (SUBMITTED, RUNNING)
 # How far apart reconnection attempts get while the backend is down.
 MAX_BACKOFF_SECONDS = 5.0
 # Scheduled runs read per poll to find when the next one is due, so the agent wakes for it on time.
 UPCOMING_RUNS = 200
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Result = Union[Outcome, str]  # what a run's thread hands back: the target's outcome, or why it could not start
 
@@ -63,8 +64,7 @@ def _short(run: FlowRun) -> str:
 
 
 def _seconds_until(stamp: str) -> float:
-    when = datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=timezone.utc)
-    return (when - datetime.now(timezone.utc)).total_seconds()
+    return (parse_iso(stamp) - datetime.now(timezone.utc)).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ class Agent:
             counts[state] = counts.get(state, 0) + 1
         text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no runs"
         self.log(f"Agent {self.name} stopped: {text}")
-        if once and any(state != "Success" for state in self.results.values()):
+        if once and any(state != SUCCESS for state in self.results.values()):
             return 1
         return 0
 
@@ -300,7 +300,7 @@ class Agent:
     def _until_next_due(self, db: Backend, claimed_at: str) -> float:
         """Seconds until the next scheduled run this agent could take, so it is claimed on time."""
         labels = set(self.settings.labels)
-        upcoming = [run.scheduled_time for run in db.list_runs(state="Scheduled", limit=UPCOMING_RUNS)
+        upcoming = [run.scheduled_time for run in db.list_runs(state=SCHEDULED, limit=UPCOMING_RUNS)
                     if run.scheduled_time and run.scheduled_time > claimed_at and set(run.labels) <= labels]
         if not upcoming:
             return self.settings.poll_seconds
@@ -331,9 +331,9 @@ class Agent:
             launch = self._launch_for(db, run)
         except FlowimgError as exc:
             self.log(f"Error: {_short(run)}: {exc}")
-            self._write_end(db, run, "Failed", None, [str(exc)], self.node)
+            self._write_end(db, run, FAILED, None, [str(exc)], self.node)
             return
-        started = db.update_run(run.id, expect=("Submitted",), state="Running", start_time=now_iso(),
+        started = db.update_run(run.id, expect=(SUBMITTED,), state=RUNNING, start_time=now_iso(),
                                 node=self.node, image=launch.image, target=self.target.name)
         if started is None:
             self.log(f"{_short(run)}: cancelled before it started")
@@ -356,7 +356,7 @@ class Agent:
 
     def _adopt(self, db: Backend) -> None:
         """Runs claimed by this agent whose claim reply was lost with the connection: start them now."""
-        for run in db.list_runs(state="Submitted", limit=UPCOMING_RUNS):
+        for run in db.list_runs(state=SUBMITTED, limit=UPCOMING_RUNS):
             if run.agent == self.name and run.id not in self._active:
                 self._start(db, run)
 
@@ -367,7 +367,7 @@ class Agent:
         for active in self._active.values():
             if active.result is not None or active.backend_state is not None:
                 continue
-            if db.update_run(active.run.id, expect=ACTIVE, heartbeat=now) is None:
+            if db.update_run(active.run.id, expect=LIVE, heartbeat=now) is None:
                 active.backend_state = db.get_run(active.run.id).state
                 self.log(f"{_short(active.run)}: {active.backend_state} in the backend; stopping its container")
                 self._in_background(self.target.cancel, active.name)
@@ -393,12 +393,12 @@ class Agent:
             self.log(f"{_short(run)}: Lost (no heartbeat from agent {run.agent or '?'} since {run.heartbeat})")
             active = self._active.get(run.id)
             if active is not None:  # this agent's own run, silent too long: never let it run beside a retry
-                active.backend_state = "Lost"
+                active.backend_state = LOST
                 self._in_background(self.target.cancel, active.name)
             else:
                 self._in_background(self.target.discard, container_name(run.id))
             if run.attempt <= self.settings.lost_retries:
-                retry = db.create_run(self._version(db, run), parameters=run.parameters, state="Scheduled",
+                retry = db.create_run(self._version(db, run), parameters=run.parameters, state=SCHEDULED,
                                       scheduled_time=now_iso(), target=run.target, attempt=run.attempt + 1,
                                       idempotency_key=f"retry:{run.id}")
                 self.log(f"{_short(run)}: retried as run {retry.id[:8]} (attempt {retry.attempt})")
@@ -422,12 +422,12 @@ class Agent:
         run = active.run
         if isinstance(result, str):
             self.log(f"Error: {_short(run)}: {result}")
-            self._write_end(db, run, "Failed", None, [result], self.node)
+            self._write_end(db, run, FAILED, None, [result], self.node)
             return
         if active.stopped_by_agent:
-            state = "Cancelled"
+            state = CANCELLED
         else:
-            state = "Success" if result.exit_code == 0 else "Failed"
+            state = SUCCESS if result.exit_code == 0 else FAILED
         self._write_end(db, run, state, result.exit_code, list(result.log_tail), result.node)
 
     def _write_end(self, db: Backend, run: FlowRun, state: str, exit_code: Optional[int], log_tail: List[str],
@@ -435,7 +435,7 @@ class Agent:
         """The end state, unless the backend already holds one (cancelled or Lost meanwhile): then
         only what the run left (exit code, log tail) is added to that record."""
         details = {"exit_code": exit_code, "log_tail": log_tail, "node": node}
-        ended = db.update_run(run.id, expect=ACTIVE, state=state, end_time=now_iso(), **details)
+        ended = db.update_run(run.id, expect=LIVE, state=state, end_time=now_iso(), **details)
         if ended is None:
             ended = db.get_run(run.id)
             db.update_run(run.id, expect=(ended.state,), **details)
