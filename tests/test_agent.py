@@ -149,13 +149,17 @@ def test_two_agents_on_postgresql_run_every_slot_of_a_2s_schedule_once(cli, tmp_
     url = postgres_database_url
     register(cli, flow_script(tmp_path, image_name, every=2), url)
     first, second = agents(url, *FAST), agents(url, *FAST)
+    window_start = now_iso()
     time.sleep(20)
+    window_end = now_iso()
     for agent in (first, second):
         agent.signal(signal.SIGINT)
     assert first.finish() == 0 and second.finish() == 0, first.output + second.output
     all_runs = runs(url)
     ran = assert_each_slot_ran_once(all_runs, 2)
-    assert 8 <= len(ran) <= 12, [(r.scheduled_time, r.state) for r in ran]
+    # About 10 in 20 s (the last may fall due just as the agents stop; slots from before they started ran too).
+    in_window = [r for r in ran if window_start < r.scheduled_time <= window_end]
+    assert 9 <= len(in_window) <= 11, [(r.scheduled_time, r.state) for r in ran]
     assert {r.state for r in ran} == {"Success"}, [(r.id, r.state, r.log_tail) for r in ran]
     assert {r.agent for r in ran} <= {first.name, second.name}
     for run in ran:
