@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from cli_helpers import FLOWIMG, seed_flow  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from engine import bench_engine  # noqa: E402
+from agent import bench_claim, bench_due_to_start  # noqa: E402
 from docker_service import BASE_IMAGE, DOCKER, REGISTRY  # noqa: E402
 from ports import free_port  # noqa: E402
 
@@ -257,15 +258,10 @@ def bench_docker_cycle(work: Path, env: dict) -> float:
 
 @contextlib.contextmanager
 def postgres():
-    import postgres_service as pg
+    from postgres_service import running_server
 
-    server = pg._start(pg._bin_dir())
-    try:
-        server.admin_sql(f"CREATE ROLE {pg.TEST_USER} LOGIN CREATEDB PASSWORD '{server.password}'")
-        server.admin_sql(f"CREATE DATABASE flowimg OWNER {pg.TEST_USER}")
+    with running_server() as server:
         yield server.url()
-    finally:
-        pg._stop(server)
 
 
 @contextlib.contextmanager
@@ -287,6 +283,11 @@ def cloud_servers(work: Path):
         gcs.stop()
 
 
+def bench_agents(work: Path, url: str) -> dict:
+    """Claiming 1,000 due runs vs selecting them; an agent's due -> container start vs `docker run`."""
+    return {**bench_claim(url, ROUNDS), **bench_due_to_start(work, url, max(ROUNDS, 5), DOCKER, REGISTRY, BASE_IMAGE, FLOWIMG)}
+
+
 def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="flowimg-bench-") as tmp:
@@ -294,6 +295,10 @@ def main() -> None:
         home = {"FLOWIMG_HOME": str(work / "home")}
         os.environ.update(home)
         compile_sources()
+        if "--agent-only" in sys.argv:
+            with postgres() as url:
+                results.update(bench_agents(work, url))
+            return print(json.dumps(results, indent=2))
         results.update(bench_registry_builder(work))
         results.update(bench_startup(work))
         if "--registry-only" in sys.argv:
@@ -304,6 +309,7 @@ def main() -> None:
         results.update(bench_register(work, f"sqlite:///{work / 'bench.db'}", "sqlite"))
         with postgres() as url:
             results.update(bench_register(work, url, "postgresql"))
+            results.update(bench_agents(work, url))
         results.update(bench_run_overhead(work, {}))
         docker_cycle = bench_docker_cycle(work, {})
         results["docker_edit_to_run_s"] = docker_cycle

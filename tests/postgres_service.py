@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -46,6 +47,18 @@ class PostgresServer:
         with psycopg.connect(host=self.root, port=self.port, user="postgres", dbname="postgres", autocommit=True) as conn:
             conn.execute(sql)
 
+    def stop(self) -> None:
+        """Stop this server alone (pg_ctl finds its postmaster by the data folder's PID file); data stays."""
+        stopped = _as_postgres(f"{self.bin_dir}/pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop")
+        assert stopped.returncode == 0, stopped.stderr
+
+    def start(self) -> subprocess.CompletedProcess:
+        """Start it (again) on its port, loopback only."""
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=50"
+        return _as_postgres(
+            f"{self.bin_dir}/pg_ctl", "-D", self.data_dir, "-l", f"{self.root}/server.log", "-w", "-t", "60", "-o", options, "start"
+        )
+
 
 def _bin_dir() -> str:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
@@ -76,10 +89,7 @@ def _start(bin_dir: str) -> PostgresServer:
         pytest.fail(f"initdb failed: {init.stderr.strip()}", pytrace=False)
     for _ in range(5):  # a free port can be taken between asking and listening: try another
         server = PostgresServer(bin_dir, root, free_port(), server.password)
-        options = f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} -c fsync=off -c max_connections=50"
-        started = _as_postgres(
-            f"{bin_dir}/pg_ctl", "-D", server.data_dir, "-l", f"{root}/server.log", "-w", "-t", "60", "-o", options, "start"
-        )
+        started = server.start()
         if started.returncode == 0:
             break
     else:
@@ -94,8 +104,9 @@ def _stop(server: PostgresServer) -> None:
     shutil.rmtree(server.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextmanager
+def running_server() -> Iterator[PostgresServer]:
+    """A new server with the test role and its database `flowimg`; stopped and removed afterwards."""
     server = _start(_bin_dir())
     try:
         server.admin_sql(f"CREATE ROLE {TEST_USER} LOGIN CREATEDB PASSWORD '{server.password}'")
@@ -103,6 +114,19 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         _stop(server)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A server for one test alone, which it may stop and start again (an outage)."""
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

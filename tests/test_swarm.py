@@ -155,3 +155,20 @@ def test_an_engine_outside_a_swarm_names_the_fix():
         _require_manager({"Name": "vm", "Swarm": {"LocalNodeState": "inactive"}})
     with pytest.raises(FlowimgError, match="a swarm worker, not a manager"):
         _require_manager({"Name": "vm", "Swarm": {"LocalNodeState": "active", "ControlAvailable": False}})
+
+
+def test_an_agent_on_swarm_runs_a_due_run_as_a_job_and_records_it(cli, tmp_path, image_name):
+    from flowimg.backend import open_backend
+    from flowimg.backend.runs import now_iso
+
+    script = docker_flow(tmp_path, image_name)
+    cli("register", "-p", str(script), "--project", "Swarm", "--pin")
+    with open_backend(None) as db:
+        due = db.create_run(db.get("Swarm", "example"), parameters={}, state="Scheduled", scheduled_time=now_iso())
+    agent = cli("agent", "--on", "swarm", "--once", "--poll", "1", "--heartbeat", "0.5")
+    assert "1 Success" in agent.stderr, agent.stderr
+    with open_backend(None) as db:
+        done = db.get_run(due.id)
+    assert (done.state, done.exit_code) == ("Success", 0)
+    assert "[1, 2, 3, 4, 5]" in done.log_tail and f"{image_name}@sha256:" in done.image
+    assert leftovers() == []

@@ -162,12 +162,18 @@ BackendOpt = typer.Option(None, "--backend", envvar="FLOWIMG_BACKEND",
 ProjectOpt = typer.Option(..., "--project", help="Project the flows belong to.")
 
 
-def _backend(url: Optional[str]) -> Any:
-    from .backend import open_backend, password_warning
+def _warn_password(url: Optional[str]) -> None:
+    from .backend import password_warning
 
     warning = password_warning(url) if url != os.environ.get("FLOWIMG_BACKEND") else None
     if warning:
         _err(warning)
+
+
+def _backend(url: Optional[str]) -> Any:
+    from .backend import open_backend
+
+    _warn_password(url)
     return open_backend(url)
 
 
@@ -280,6 +286,29 @@ def deploy(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the reg
     except OSError as exc:
         raise FlowimgError(f"cannot write {output}: {exc.strerror}; give --output a writable file or -") from None
     _err(f"Wrote {output}")
+
+
+@app.command()
+def agent(on: str = typer.Option(..., "--on", help="Where runs start: docker or swarm."),
+          label: List[str] = typer.Option([], "--label", "-l", help="Run only flows whose labels are all among these. Repeatable."),
+          limit: int = typer.Option(10, "--limit", help="Most runs at once."),
+          poll: float = typer.Option(5.0, "--poll", help="Seconds between looks for due runs."),
+          heartbeat: float = typer.Option(5.0, "--heartbeat", help="Seconds between heartbeats of running runs."),
+          lost_after: float = typer.Option(30.0, "--lost-after", help="A run silent this many seconds is Lost."),
+          lost_retries: int = typer.Option(1, "--lost-retries", help="Times a Lost run is scheduled again (0: never)."),
+          network: Optional[str] = typer.Option(None, "--network", help="Container network for runs: none (default) or host on docker; host on swarm."),
+          once: bool = typer.Option(False, "--once", help="Run what is due now, wait for it, exit (0 when all succeed)."),
+          backend: Optional[str] = BackendOpt) -> None:
+    """Claim due flow runs from the backend and run them; Ctrl-C stops claiming, twice cancels running runs."""
+    from .agent import AgentSettings, serve
+
+    settings = AgentSettings(target=on, labels=tuple(label), limit=limit, poll_seconds=poll,
+                             heartbeat_seconds=heartbeat, lost_after_seconds=lost_after, lost_retries=lost_retries,
+                             network=network)
+    _warn_password(backend)
+    code = serve(backend, settings, once=once, log=_err)
+    if code:
+        raise typer.Exit(code)
 
 
 def _version_row(v: Any) -> str:

@@ -190,5 +190,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
+def exit_on_sigterm() -> None:
+    """As a container's PID 1, Python ignores SIGTERM unless it handles it, so `docker stop` (a
+    cancelled run) would wait out its whole timeout: end at once, output flushed, exit 128 + 15."""
+    import signal
+
+    def stop(signum: int, _frame: Any) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 if __name__ == "__main__":
+    exit_on_sigterm()
     sys.exit(main())

@@ -216,6 +216,18 @@ class Engine:
             raise FlowimgError(f"the engine could not stop {name}: {exc.explanation or exc}") from None
         return True
 
+    def remove_container(self, name: str) -> bool:
+        """Remove a container in whatever state: a run whose launcher died cannot remove its own."""
+        import docker.errors
+
+        try:
+            self.client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise FlowimgError(f"the engine could not remove {name}: {exc.explanation or exc}") from None
+        return True
+
     def remove_image(self, image_id: str) -> None:
         import docker.errors
 

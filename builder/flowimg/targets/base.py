@@ -53,3 +53,7 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def cancel(self, name: str) -> bool:
         """Stop the run started under `name`; False when nothing of that name is running."""
+
+    def discard(self, name: str) -> None:
+        """Stop and remove what a launch left behind when its caller died (an agent killed mid-run)."""
+        self.cancel(name)

@@ -22,3 +22,8 @@ class DockerTarget(Target):
         from ..image.engine import Engine
 
         return Engine.shared().stop_container(name)
+
+    def discard(self, name: str) -> None:
+        from ..image.engine import Engine
+
+        Engine.shared().remove_container(name)
