@@ -82,3 +82,31 @@ def results_by_slug(flow) -> dict:
     state = flow.run(run_on_schedule=False)
     assert state.is_successful(), state
     return {flow.slugs[task]: task_state.result for task, task_state in state.result.items()}
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request, tmp_path) -> str:
+    """A fresh registry on each database: a SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/registry.db"
+    return str(request.getfixturevalue("postgres_database_url"))
+
+
+@pytest.fixture
+def backend(backend_url):
+    from flowimg.backend import open_backend
+
+    with open_backend(backend_url) as opened:
+        yield opened
+
+
+@pytest.fixture(params=BACKENDS)
+def registry_url(request, flowimg_home, monkeypatch) -> str:
+    """The registry the CLI uses (FLOWIMG_BACKEND): SQLite in its default place, or PostgreSQL."""
+    url = (f"sqlite://{flowimg_home}/flowimg.db" if request.param == "sqlite"
+           else str(request.getfixturevalue("postgres_database_url")))
+    monkeypatch.setenv("FLOWIMG_BACKEND", url)
+    return url

@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from flowimg.backend import Backend, FlowVersion, metadata_hash, open_backend
+from flowimg.backend import FlowVersion, metadata_hash, open_backend
 from flowimg.backend.sqlite import SQLiteBackend
 from flowimg.errors import FlowimgError
 from postgres_service import free_port
@@ -19,18 +19,6 @@ STRUCTURE = {"tasks": [{"slug": "get_data-1", "name": "get_data", "kind": "task"
 STORAGE = {"kind": "Local", "stored_as_script": True, "settings": {"directory": "/flows"}, "flows": {"example": "/flows/a.py"}}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def backend_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/registry.db"
-    return request.getfixturevalue("postgres_database_url")
-
-
-@pytest.fixture
-def backend(backend_url) -> Iterator[Backend]:
-    opened = open_backend(backend_url)
-    yield opened
-    opened.close()
 
 
 def flow_metadata(structure_hash: str = "s1", labels: list[str] | None = None, x: int = 1) -> dict[str, Any]:

@@ -43,13 +43,6 @@ with Flow("slow") as flow:
 TOKEN = "tok-4f9a2c7e1b"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def registry_url(request, flowimg_home, monkeypatch) -> str:
-    url = (f"sqlite://{flowimg_home}/flowimg.db" if request.param == "sqlite"
-           else str(request.getfixturevalue("postgres_database_url")))
-    monkeypatch.setenv("FLOWIMG_BACKEND", url)
-    return url
-
 
 def only_run(url: str) -> FlowRun:
     with open_backend(url) as db:

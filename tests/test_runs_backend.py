@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, List
 
 import pytest
 
@@ -17,17 +17,6 @@ FAR = datetime(2100, 1, 1, tzinfo=timezone.utc)
 STORAGE = {"kind": "Local", "stored_as_script": True, "settings": {}, "flows": {}}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def backend_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/registry.db"
-    return str(request.getfixturevalue("postgres_database_url"))
-
-
-@pytest.fixture
-def backend(backend_url) -> Iterator[Backend]:
-    with open_backend(backend_url) as opened:
-        yield opened
 
 
 def register(db: Backend, name: str = "example", labels: List[str] | None = None, schedule: Any = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
 from cli_helpers import one_line_error
 from flowimg.backend import open_backend
@@ -75,13 +74,6 @@ def test_two_clocks_merge_in_order(tmp_path):
 
 
 # -- registration keeps the upcoming runs --------------------------------------------------------------
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def registry_url(request, flowimg_home, monkeypatch) -> str:
-    url = (f"sqlite://{flowimg_home}/flowimg.db" if request.param == "sqlite"
-           else str(request.getfixturevalue("postgres_database_url")))
-    monkeypatch.setenv("FLOWIMG_BACKEND", url)
-    return url
 
 
 def register(cli, *extra, ok=True):

@@ -5,7 +5,7 @@ import codecs
 import os
 from collections import deque
 from dataclasses import dataclass
-from typing import IO, Any, Dict, Iterable, List, Optional
+from typing import IO, Any, Callable, Dict, Iterable, List, Optional
 
 from ..errors import FlowimgError
 from ..log import Log
@@ -206,26 +206,22 @@ class Engine:
 
     def stop_container(self, name: str) -> bool:
         """Stop a run's container; its own `run` call then sees the exit and removes it."""
-        import docker.errors
-
-        try:
-            self.client.containers.get(name).stop(timeout=10)
-        except docker.errors.NotFound:
-            return False
-        except docker.errors.APIError as exc:
-            raise FlowimgError(f"the engine could not stop {name}: {exc.explanation or exc}") from None
-        return True
+        return self._on_container(name, "stop", lambda c: c.stop(timeout=10))
 
     def remove_container(self, name: str) -> bool:
         """Remove a container in whatever state: a run whose launcher died cannot remove its own."""
+        return self._on_container(name, "remove", lambda c: c.remove(force=True))
+
+    def _on_container(self, name: str, doing: str, action: Callable[[Any], Any]) -> bool:
+        """False when no container has that name."""
         import docker.errors
 
         try:
-            self.client.containers.get(name).remove(force=True)
+            action(self.client.containers.get(name))
         except docker.errors.NotFound:
             return False
         except docker.errors.APIError as exc:
-            raise FlowimgError(f"the engine could not remove {name}: {exc.explanation or exc}") from None
+            raise FlowimgError(f"the engine could not {doing} {name}: {exc.explanation or exc}") from None
         return True
 
     def remove_image(self, image_id: str) -> None:
