@@ -55,6 +55,32 @@ def edit(script: Path, storage: str, round_no: int) -> None:
                                 storage=storage))
 
 
+def rebuild_rounds(work: Path, label: str, storage: str, script: Path, rounds: int) -> tuple:
+    """Medians of `flowimg build` after a task edit and of a hand-written FROM + COPY Dockerfile built and
+    pushed with the docker CLI, rounds interleaved after one warm-up each; the hand image is removed after."""
+    hand = work / f"hand_{label}"
+    hand.mkdir()
+    (hand / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY flow.py /opt/flows/flow.py\n")
+    hand_ref = f"{REGISTRY}/bench-hand-{label}:latest"
+
+    def ours_round(i: int) -> float:
+        edit(script, storage, i)
+        return timed(lambda: sh(FLOWIMG, "build", "-p", str(script)))
+
+    def hand_round(i: int) -> float:
+        (hand / "flow.py").write_text(seed_flow(printed=f"'round {i}', data"))
+        return timed(lambda: (sh(DOCKER, "build", "-q", "--network", "none", "-t", hand_ref, str(hand)),
+                              sh(DOCKER, "push", "-q", hand_ref)))
+
+    ours_round(0), hand_round(0)  # warm both caches
+    ours, theirs = [], []
+    for i in range(1, rounds + 1):
+        ours.append(ours_round(i))
+        theirs.append(hand_round(i))
+    sh(DOCKER, "image", "rm", "-f", hand_ref)
+    return statistics.median(ours), statistics.median(theirs)
+
+
 def bench_rebuild(work: Path, health_check: bool = True) -> dict:
     """Warm rebuild + push after a task edit: flowimg vs a hand-written FROM + COPY Dockerfile."""
     name = f"bench-{uuid.uuid4().hex[:8]}"
@@ -64,31 +90,13 @@ def bench_rebuild(work: Path, health_check: bool = True) -> dict:
                               stored_as_script=True, registry_url={REGISTRY!r}, image_name={name!r},
                               base_image={BASE_IMAGE!r}, ignore_healthchecks={not health_check})
     """)
-    hand = work / f"hand_{health_check}"
-    hand.mkdir()
-    (hand / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY flow.py /opt/flows/flow.py\n")
-    hand_ref = f"{REGISTRY}/{name}-hand:latest"
-
-    def flowimg_round(i: int) -> float:
-        edit(script, storage, i)
-        return timed(lambda: sh(FLOWIMG, "build", "-p", str(script)))
-
-    def hand_round(i: int) -> float:
-        (hand / "flow.py").write_text(seed_flow(printed=f"'round {i}', data"))
-        return timed(lambda: (sh(DOCKER, "build", "-q", "--network", "none", "-t", hand_ref, str(hand)),
-                              sh(DOCKER, "push", "-q", hand_ref)))
-
-    flowimg_round(0), hand_round(0)  # warm both caches
-    ours, theirs = [], []
-    for i in range(1, ROUNDS + 1):
-        ours.append(flowimg_round(i))
-        theirs.append(hand_round(i))
+    ours, theirs = rebuild_rounds(work, name, storage, script, ROUNDS)
     ref = f"{REGISTRY}/{name}:latest"
     start = startup_overhead(ref) if health_check else {}
-    sh(DOCKER, "image", "rm", "-f", ref, hand_ref)
+    sh(DOCKER, "image", "rm", "-f", ref)
     suffix = "" if health_check else "_no_healthcheck"
-    return {f"flowimg_rebuild_push{suffix}_s": statistics.median(ours), f"hand_rebuild_push{suffix}_s": statistics.median(theirs),
-            f"rebuild_ratio{suffix}": statistics.median(ours) / statistics.median(theirs), **start}
+    return {f"flowimg_rebuild_push{suffix}_s": ours, f"hand_rebuild_push{suffix}_s": theirs,
+            f"rebuild_ratio{suffix}": ours / theirs, **start}
 
 
 def bench_registry_builder(work: Path) -> dict:
@@ -108,30 +116,10 @@ def bench_registry_builder(work: Path) -> dict:
                                   stored_as_script=True, registry_url={REGISTRY!r}, image_name={name + str(check).lower()!r},
                                   base_image={base!r}, builder="registry", ignore_healthchecks={not check})
         """)
-        hand = work / f"hand_registry_{check}"
-        hand.mkdir()
-        (hand / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY flow.py /opt/flows/flow.py\n")
-        hand_ref = f"{REGISTRY}/{name}-hand:latest"
-
-        def ours_round(i: int) -> float:
-            edit(script, storage, i)
-            return timed(lambda: sh(FLOWIMG, "build", "-p", str(script)))
-
-        def hand_round(i: int) -> float:
-            (hand / "flow.py").write_text(seed_flow(printed=f"'round {i}', data"))
-            return timed(lambda: (sh(DOCKER, "build", "-q", "--network", "none", "-t", hand_ref, str(hand)),
-                                  sh(DOCKER, "push", "-q", hand_ref)))
-
-        ours_round(0), hand_round(0)
-        ours, theirs = [], []
-        for i in range(1, max(ROUNDS, 5) + 1):
-            ours.append(ours_round(i))
-            theirs.append(hand_round(i))
+        ours, theirs = rebuild_rounds(work, f"{name}-{str(check).lower()}", storage, script, max(ROUNDS, 5))
         suffix = "_with_healthcheck" if check else ""
-        results.update({f"registry_rebuild_push{suffix}_s": statistics.median(ours),
-                        f"hand_rebuild_push_vs_registry{suffix}_s": statistics.median(theirs),
-                        f"registry_builder_ratio{suffix}": statistics.median(ours) / statistics.median(theirs)})
-        sh(DOCKER, "image", "rm", "-f", hand_ref)
+        results.update({f"registry_rebuild_push{suffix}_s": ours, f"hand_rebuild_push_vs_registry{suffix}_s": theirs,
+                        f"registry_builder_ratio{suffix}": ours / theirs})
     for suffix in ("", "_with_healthcheck"):
         results[f"vs_prefect1_reported_factor{suffix}"] = PREFECT1_DOCKER_STORAGE_S / results[f"registry_rebuild_push{suffix}_s"]
     results["prefect1_docker_storage_reported_s"] = PREFECT1_DOCKER_STORAGE_S
