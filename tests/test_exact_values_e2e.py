@@ -11,19 +11,10 @@ import pytest
 
 from docker_service import BASE_IMAGE, DOCKER, PIP_BASE_IMAGE, REGISTRY, docker
 from test_docker_e2e import make_wheel
+from test_dockerfile_values import TRICKY_ENV
 
 pytestmark = pytest.mark.usefixtures("no_new_containers")
 
-TRICKY_ENV = {
-    "GREETING": "it's $HOME & <b>",
-    "QUOTES": 'say "hi" \'there\'',
-    "BACKSLASH": "C:\\path\\ and a tail \\",
-    "DOLLARS": "${USER:-x} $$ `id`",
-    "SPACES": "  padded  value  ",
-    "UNICODE": "grüße, 東京 ✓",
-    "PIN": "pandas>=2,<3",
-    "EMPTY": "",
-}
 PINNED = ["tinydep>=1,<3", "otherdep==2.0", "thirddep~=1.4",
           "markerdep; python_version >= \"3.8\" and sys_platform != 'win32'", "neverdep; sys_platform == 'win32'"]
 EXPECTED_VERSIONS = {"tinydep": "1.5", "otherdep": "2.0", "thirddep": "1.4.2", "markerdep": "0.1", "neverdep": None}
