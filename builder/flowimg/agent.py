@@ -30,7 +30,7 @@ from .backend.runs import (CANCELLED, FAILED, LOST, RUNNING, SCHEDULED, SUBMITTE
                            parse_iso)
 from .errors import FlowimgError
 from .log import Log
-from .running import runtime_command
+from .running import run_labels, runtime_command
 from .secrets import secret_environment
 from .storage import from_dict
 from .targets import Launch, Outcome, Target
@@ -329,8 +329,7 @@ class Agent:
                 "give it Docker storage (flow.storage = Docker(...)) and register it again")
         return Launch(image=image, command=runtime_command(version, run.parameters), name=container_name(run.id),
                       secrets=secret_environment(storage.secret_names()), network=self.network,
-                      labels={"org.flowimg.flow": run.flow, "org.flowimg.version-id": run.version_id,
-                              "org.flowimg.run-id": run.id})
+                      labels=run_labels(version, run.id))
 
     def _start(self, db: Backend, run: FlowRun) -> None:
         try:

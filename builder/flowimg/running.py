@@ -65,6 +65,12 @@ def run_registered(backend: Backend, project: str, name: str, *, version: Option
     return 0 if code == 0 else 1
 
 
+def run_labels(registered: FlowVersion, run_id: Optional[str] = None) -> Dict[str, str]:
+    """What a run's container or job is labelled with, so `docker ps` tells whose run it is."""
+    labels = {"org.flowimg.flow": registered.name, "org.flowimg.version-id": registered.id}
+    return {**labels, "org.flowimg.run-id": run_id} if run_id else labels
+
+
 def runtime_command(registered: FlowVersion, parameters: Dict[str, Any], pass_storage: bool = False) -> List[str]:
     """Arguments for the image's runtime entrypoint; shared by local runs and deploy manifests."""
     command: List[str] = [
@@ -96,5 +102,5 @@ def _launch(image: str, registered: FlowVersion, parameters: Dict[str, Any], sec
         environment["PYTHONPATH"] = RUNTIME_LIB
     return Launch(image=image, command=runtime_command(registered, parameters, pass_storage),
                   name=f"flowimg-run-{uuid.uuid4().hex[:12]}", environment=environment, secrets=secrets,
-                  labels={"org.flowimg.flow": registered.name, "org.flowimg.version-id": registered.id},
+                  labels=run_labels(registered),
                   network=network, volumes=volumes, entrypoint=entrypoint)
