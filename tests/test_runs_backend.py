@@ -198,7 +198,8 @@ def test_mark_lost_takes_only_runs_with_a_stale_heartbeat(backend):
     stale, fresh, waiting = due_runs(backend, version, 3)
     backend.claim_runs(agent="a", labels=[], limit=2, now=at(0.5))
     backend.update_run(fresh.id, state="Running")
-    backend.heartbeat([fresh.id, waiting.id], at(10))
+    for run_id in (fresh.id, waiting.id):  # what an agent's heartbeat writes
+        backend.update_run(run_id, expect=("Submitted", "Running"), heartbeat=at(10))
     assert backend.get_run(waiting.id).heartbeat is None  # only active runs beat
     lost = backend.mark_lost(stale_before=at(5))
     assert [(r.id, r.state) for r in lost] == [(stale.id, "Lost")]

@@ -145,9 +145,6 @@ class Backend(abc.ABC):
         """The changed run, or None when its state was not among `expect`."""
 
     @abc.abstractmethod
-    def heartbeat(self, run_ids: Sequence[str], now: str) -> None: ...
-
-    @abc.abstractmethod
     def mark_lost(self, *, stale_before: str) -> List[FlowRun]:
         """Submitted/Running runs whose heartbeat is older than stale_before, now Lost."""
 
@@ -450,14 +447,6 @@ class SQLBackend(Backend):
             if self._execute(f"UPDATE flow_runs SET {assignments} WHERE id = ?{guard}", values).rowcount != 1:
                 return None
             return self._runs_where("id = ?", (run.id,))[0]
-
-    def heartbeat(self, run_ids: Sequence[str], now: str) -> None:
-        if not run_ids:
-            return
-        self._execute(
-            f"UPDATE flow_runs SET heartbeat = ? WHERE state IN (?, ?) AND id IN ({', '.join('?' * len(run_ids))})",
-            [now, SUBMITTED, RUNNING, *run_ids],
-        )
 
     def mark_lost(self, *, stale_before: str) -> List[FlowRun]:
         with self._transaction():
