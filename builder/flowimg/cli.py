@@ -1,12 +1,12 @@
-"""The `flowimg` command: parses, calls the Python API, prints. Errors are one line and exit 1."""
+"""The `flowimg` typer CLI: parses, calls the Python API, prints. `launch.main` runs it; errors are one line, exit 1."""
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, List, Optional
 
 import typer
 
+from .build_commands import warn as _err
 from .errors import FlowimgError
 
 # rich_markup_mode=None: plain click-style usage errors ("Usage: ...", "Error: ...") on every typer version.
@@ -24,10 +24,6 @@ app.add_typer(schedule_app, name="schedule")
 _state = {"debug": False}
 
 
-def _err(message: str) -> None:
-    typer.echo(message, err=True)
-
-
 @app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
     _state["debug"] = debug
@@ -35,17 +31,6 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
 
 PathOpt = typer.Option([], "--path", "-p", help="A flow file, a folder of them, or a glob. Repeatable.")
 NameOpt = typer.Option([], "--name", "-n", help="Only these flows. Repeatable.")
-
-
-def _collect(paths: List[str], modules: List[str], names: List[str]) -> Any:
-    from .collect import collect
-
-    if not paths and not modules:
-        raise FlowimgError("say where the flows are: -p FILE|DIR|GLOB or -m MODULE")
-    found, errors = collect(paths, modules, names)
-    if errors:
-        raise FlowimgError(next(iter(errors.values())))
-    return found
 
 
 BuilderOpt = typer.Option(None, "--builder", help="docker, registry (no daemon) or auto (default: the storage's builder, else auto).")
@@ -63,28 +48,9 @@ def build(path: List[str] = PathOpt, name: List[str] = NameOpt,
           output: Optional[str] = typer.Option(None, "--output", help="Registry builder: also write an OCI layout to this folder."),
           ) -> None:
     """Render, build, health-check and push the images of the flows' Docker storage; prints each image."""
-    from .building import build_options, build_storages, set_build_options, storages_of
+    from . import build_commands
 
-    found = _collect(path, [], name)
-    storages = storages_of(found, tag)
-    if not storages:
-        raise FlowimgError("none of these flows has storage to build; set flow.storage = Docker(...)")
-    credentials = _login(registry_username, password_stdin) if registry_username or password_stdin else None
-    set_build_options(storages, build_options(builder, platform, load, output, credentials))
-    for image in build_storages(storages, push=push, log=_err):
-        typer.echo(image)
-
-
-def _login(username: Optional[str], password_stdin: bool) -> Any:
-    """The credentials, kept in this process only: nothing is written to the Docker config."""
-    from .image.registry_client import Credentials
-
-    if not (username and password_stdin):
-        raise FlowimgError("an explicit login needs both --registry-username USER and --password-stdin")
-    password = sys.stdin.readline().rstrip("\n")
-    if not password:
-        raise FlowimgError("--password-stdin read an empty password; pipe it in: echo $PW | flowimg build ...")
-    return Credentials(username, password)
+    build_commands.build(path, name, push, tag, registry_username, password_stdin, builder, platform, load, output)
 
 
 @app.command("run-image")
@@ -95,9 +61,10 @@ def run_image(reference: str = typer.Argument(..., metavar="REF", help="The imag
               dependency: List[str] = typer.Option([], "--dependency", help="Another Python distribution to install. Repeatable."),
               push: bool = typer.Option(True, "--push/--no-push", help="Push when the reference names a registry.")) -> None:
     """Build an image that holds no flow, to run these flows in with `flowimg run --image`."""
+    from .build_commands import collect_flows
     from .building import run_image_storage, storages_of
 
-    storages = storages_of(_collect(path, [], name)) if path else []
+    storages = storages_of(collect_flows(path, [], name)) if path else []
     storage = run_image_storage(storages, reference, base_image,
                                 os.path.abspath(wheelhouse) if wheelhouse else None, dependency)
     storage.build(push=push, log=_err)
@@ -109,37 +76,9 @@ def plan(path: List[str] = PathOpt, name: List[str] = NameOpt,
          tag: Optional[str] = typer.Option(None, "--tag", help="Image tag to plan for."),
          builder: Optional[str] = BuilderOpt, platform: Optional[str] = PlatformOpt) -> None:
     """Print the builder and why, the Dockerfile, the build context's files, and the layers, without building."""
-    from .building import build_options, set_build_options, storages_of
+    from . import build_commands
 
-    found = _collect(path, [], name)
-    storages = storages_of(found, tag)
-    set_build_options(storages, build_options(builder, platform, False, None, None))
-    planned = [p for p in (s.plan() for s in storages) if p]
-    if not planned:
-        raise FlowimgError("none of these flows has Docker storage to plan; set flow.storage = Docker(...)")
-    for item in planned:
-        typer.echo(f"# image: {item['image']}")
-        typer.echo(f"# builder: {item['builder']} ({item['builder_reason']})")
-        if item.get("engine_builder"):
-            typer.echo(f"# engine builder: {item['engine_builder']}")
-        for layer in item.get("layers", []):
-            why = f"  ({layer['why']})" if layer.get("why") else ""
-            typer.echo(f"# layer {layer['what']}: {layer['digest']} {layer['size']} bytes {layer['action']}{why}")
-        if "digest" in item:
-            typer.echo(f"# digest: {item['digest']}" + ("  (unchanged: already under the tag)" if item["unchanged"] else ""))
-        typer.echo(f"# context: {item['context_digest']}")
-        for flow_name, location in item.get("flows", {}).items():
-            typer.echo(f"# flow {flow_name}: {location}")
-        if item.get("note"):
-            typer.echo(f"# note: {item['note']}")
-        typer.echo(item["dockerfile"])
-        typer.echo("# context files:")
-        for entry in item["context"]:
-            typer.echo(f"  {entry}")
-        if item["ignore_patterns"]:
-            typer.echo(f"# excluded {len(item['excluded'])} paths by: {' '.join(item['ignore_patterns'])}")
-            for entry in item["excluded"]:
-                typer.echo(f"  {entry}")
+    build_commands.plan(path, name, tag, builder, platform)
 
 
 @app.command()
@@ -422,29 +361,3 @@ def schedule_resume(flow: str = typer.Argument(..., metavar="FLOW", help="Flow n
     with _backend(backend) as db:
         created = resume(db, project, flow)
     typer.echo(f"Resumed the schedule of {project}/{flow}: {created} run{'s' if created != 1 else ''} scheduled")
-
-
-def _traceback() -> None:
-    import traceback
-
-    traceback.print_exc()
-
-
-def main() -> None:
-    """Usage errors are typer's own (usage line, exit 2): standalone mode, so no click import is needed,
-    whichever typer is installed; flowimg's errors are one `Error:` line and exit 1."""
-    try:
-        app()
-    except FlowimgError as exc:
-        if _state["debug"]:
-            _traceback()
-        _err(f"Error: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        _err("Interrupted")
-        sys.exit(130)
-    except Exception as exc:  # the unexpected
-        if _state["debug"]:
-            _traceback()
-        _err(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        sys.exit(1)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import platform
 import sys
-import traceback
 import types
 from typing import Any, Dict, Optional
 
@@ -41,6 +39,8 @@ def _flows_in(namespace: dict) -> Dict[str, Flow]:
 
 def _where(exc: BaseException, filename: str) -> str:
     """file:line of the deepest frame in the flow's own file, else the deepest frame."""
+    import traceback
+
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if f.filename == filename] or frames
     return f"{own[-1].filename}:{own[-1].lineno}" if own else filename
@@ -120,7 +120,7 @@ def pick_flow(flows: Dict[str, Flow], name: Optional[str], source: str) -> Flow:
 def _versions() -> dict:
     from . import __version__
 
-    return {"python": platform.python_version(), "flowimg": __version__}
+    return {"python": sys.version.split()[0], "flowimg": __version__}
 
 
 def flow_to_bytes(flow: Flow) -> bytes:

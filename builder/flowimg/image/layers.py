@@ -12,9 +12,7 @@ import hashlib
 import io
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -203,6 +201,9 @@ def dependency_layer(spec: ImageSpec, platform: str, python_version: str, cache_
 
 def _pip_layer(spec: ImageSpec, platform: str, python_version: str, created_by: str,
                inputs: Sequence[str]) -> Layer:
+    import subprocess
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="flowimg-deps-") as target:
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
                    "--target", target, "--python-version", python_version, "--implementation", "cp",

@@ -12,8 +12,7 @@ import functools
 import io
 import json
 import os
-import platform as host_platform
-import tarfile
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
@@ -74,7 +73,7 @@ def platform_name(spec: Dict[str, Any]) -> str:
 
 
 def host_platform_name() -> str:
-    machine = host_platform.machine().lower()
+    machine = os.uname().machine.lower()
     return "linux/" + {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
 
 
@@ -252,7 +251,7 @@ def target_python(config: Dict[str, Any]) -> str:
         name, _, value = entry.partition("=")
         if name == "PYTHON_VERSION" and value.count(".") >= 1:
             return ".".join(value.split(".")[:2])
-    return "{}.{}".format(*host_platform.python_version_tuple()[:2])
+    return "{}.{}".format(*sys.version_info[:2])
 
 
 def assemble(spec: ImageSpec, platforms: Sequence[str], runtime_packages: Sequence[str], base: Registry,
@@ -474,6 +473,8 @@ def write_oci_layout(assembly: Assembly, folder: str, reference: str, base: Regi
 
 def docker_archive(assembly: Assembly, reference: str, base: Registry, platform: str) -> bytes:
     """A `docker save` tarball of one platform's image, which `docker load` reads on any engine."""
+    import tarfile
+
     image = next((i for i in assembly.images if i.platform == platform), assembly.images[0])
     blobs = _all_blobs(assembly, base)
     config_name = sha256_digest(image.config).split(":", 1)[1] + ".json"

@@ -15,7 +15,6 @@ import ipaddress
 import json
 import os
 import socket
-import subprocess
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -74,6 +73,8 @@ def _config_path() -> str:
 
 def _helper_credentials(helper: str, host: str) -> Optional[Credentials]:
     """The docker-credential-* protocol: the server on stdin, {"Username", "Secret"} on stdout."""
+    import subprocess
+
     program = f"docker-credential-{helper}"
     try:
         result = subprocess.run([program, "get"], input=host, capture_output=True, text=True, timeout=30)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import posixpath
 import re
-import tempfile
+import sys
 from typing import IO, Any, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
@@ -38,7 +37,7 @@ def _slug(name: str) -> str:
 
 
 def default_base_image() -> str:
-    return os.environ.get("FLOWIMG_BASE_IMAGE") or "python:{}.{}-slim".format(*platform.python_version_tuple()[:2])
+    return os.environ.get("FLOWIMG_BASE_IMAGE") or "python:{}.{}-slim".format(*sys.version_info[:2])
 
 
 class Docker(Storage):
@@ -230,7 +229,7 @@ class Docker(Storage):
                 name=name, path=location, stored_as_script=self.stored_as_script, storage=storage,
                 structure=flow.structure(), structure_hash=flow.structure_hash(), script_sha256=sha,
             ))
-        manifest_text = dumps(build_manifest(entries, __version__, platform.python_version()))
+        manifest_text = dumps(build_manifest(entries, __version__, sys.version.split()[0]))
         pickles: Tuple[Tuple[str, bytes], ...] = tuple(
             (self.flows[n], data) for n, data in sorted(self._pickles.items())
         )
@@ -334,6 +333,8 @@ class Docker(Storage):
             engine.login(registry_of(spec.repository), credentials.username, credentials.password)
         engine_builder = self._docker_builder()
         log(f"Engine builder: {engine_builder.reason}")
+        import tempfile
+
         with tempfile.TemporaryFile(prefix="flowimg-context-") as context_file:
             spec, _, context = self.render(spec, context_file, buildkit=engine_builder.cli is not None)
             context_file.seek(0)

@@ -1,0 +1,93 @@
+"""The `flowimg` executable.
+
+Importing typer takes longer than a whole warm registry rebuild, so a plain `build` or `plan` command line,
+the edit-and-build loop, is parsed here and runs its command without typer. Anything else, and any token
+this parser is unsure of (help, an unknown option, `--`, a value that looks like an option), goes to the
+typer CLI, so help and usage errors stay typer's. A test holds the table below equal to the typer commands.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .errors import FlowimgError
+
+MANY, ONE = "many", "one"  # a repeatable option's values, or the last value given
+# command -> option spelling -> (parameter, MANY | ONE | the flag's value)
+LEAN: Dict[str, Dict[str, Tuple[str, Any]]] = {
+    "build": {"--path": ("path", MANY), "-p": ("path", MANY), "--name": ("name", MANY), "-n": ("name", MANY),
+              "--push": ("push", True), "--no-push": ("push", False), "--tag": ("tag", ONE),
+              "--registry-username": ("registry_username", ONE), "--password-stdin": ("password_stdin", True),
+              "--builder": ("builder", ONE), "--platform": ("platform", ONE), "--load": ("load", True),
+              "--output": ("output", ONE)},
+    "plan": {"--path": ("path", MANY), "-p": ("path", MANY), "--name": ("name", MANY), "-n": ("name", MANY),
+             "--tag": ("tag", ONE), "--builder": ("builder", ONE), "--platform": ("platform", ONE)},
+}
+
+
+def lean_command(argv: List[str]) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """(command, its keyword arguments) when every token is understood here, else None."""
+    if not argv or argv[0] not in LEAN:
+        return None
+    options = LEAN[argv[0]]
+    kwargs: Dict[str, Any] = {param: [] for param, kind in options.values() if kind == MANY}
+    rest = argv[1:]
+    while rest:
+        token = rest.pop(0)
+        spelling, has_value, value = token.partition("=") if token.startswith("--") else (token, "", "")
+        if spelling not in options:
+            return None
+        param, kind = options[spelling]
+        if kind in (MANY, ONE):
+            if not has_value:
+                if not rest or rest[0].startswith("-"):
+                    return None
+                value = rest.pop(0)
+            if kind == MANY:
+                kwargs[param].append(value)
+            else:
+                kwargs[param] = value
+        elif has_value:
+            return None
+        else:
+            kwargs[param] = kind
+    return argv[0], kwargs
+
+
+def guarded(call: Callable[[], Any], debug: Callable[[], bool]) -> None:
+    """flowimg's errors are one `Error:` line and exit 1; usage errors stay typer's (usage line, exit 2)."""
+    from .build_commands import warn
+
+    try:
+        call()
+    except FlowimgError as exc:
+        if debug():
+            _traceback()
+        warn(f"Error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        warn("Interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the unexpected
+        if debug():
+            _traceback()
+        warn(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(1)
+
+
+def _traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
+
+
+def main() -> None:
+    lean = lean_command(sys.argv[1:])
+    if lean is not None:
+        from . import build_commands
+
+        command, kwargs = lean
+        return guarded(lambda: getattr(build_commands, command)(**kwargs), lambda: False)
+    from . import cli
+
+    guarded(cli.app, lambda: bool(cli._state["debug"]))
