@@ -258,9 +258,12 @@ def assemble(spec: ImageSpec, platforms: Sequence[str], runtime_packages: Sequen
              cache_dir: Optional[str]) -> Assembly:
     """Everything the push sends, computed before sending anything, so the digest is known up front."""
     _, repository, reference = split_image(spec.base_image)
+    client = base.fork()
+    resolved = in_background(lambda: resolve(client, repository, reference))  # the HEAD travels meanwhile
     layers_dir = os.path.join(cache_dir, "layers") if cache_dir else None
     runtime = runtime_layer(runtime_packages, layers_dir)
     code = code_layer(spec)
+    resolved()
     cache: Dict[str, Any] = {}
     images = []
     for name in platforms:
