@@ -160,16 +160,15 @@ def package_sources(package_dir: str, target: str, out: Collected) -> None:
 
     The same entries as a mapped folder would give under the default rules, but walked once per
     process with scandir: these are installed packages, not user files that need checking one by one."""
-    key = (package_dir, target)
-    if key not in _PACKAGES:
+    if package_dir not in _PACKAGES:
         found: Dict[str, Entry] = {}
         root = package_dir.rstrip("/")
-        _package_folder(root, root, f"{target}/{os.path.basename(root)}", "", found)
-        _PACKAGES[key] = found
-    out.entries.update(_PACKAGES[key])
+        _package_folder(root, root, os.path.basename(root), "", found)
+        _PACKAGES[package_dir] = found
+    out.entries.update((f"{target}/{name}", entry) for name, entry in _PACKAGES[package_dir].items())
 
 
-_PACKAGES: Dict[Tuple[str, str], Dict[str, Entry]] = {}
+_PACKAGES: Dict[str, Dict[str, Entry]] = {}
 
 
 def _package_folder(root: str, folder: str, name: str, rel: str, found: Dict[str, Entry]) -> None:
