@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
@@ -138,7 +139,13 @@ def _inside(path: str, root: str) -> bool:
 def unpack_layer(blob: bytes, folder: str) -> None:
     """A layer's files under `folder`, trusting nothing in it: no absolute names, no `..`, no links
     (or paths through links) leading out of `folder`, only files, folders and symlinks."""
-    root = os.path.realpath(folder)
+    try:
+        _unpack(blob, os.path.realpath(folder))
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
+        raise FlowimgError(f"cannot unpack the layer ({exc})") from None
+
+
+def _unpack(blob: bytes, root: str) -> None:
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
         for member in tar:
             name = posixpath.normpath(member.name)
@@ -180,8 +187,8 @@ def unpacked(layer: Layer) -> str:
         unpack_layer(layer.blob, partial)
         os.rename(partial, folder)
     except FlowimgError as exc:
-        raise FlowimgError(f"the {layer.role} layer {layer.digest[:19]} is unsafe to unpack ({exc}); "
-                           "delete the flowimg cache and build again") from None
+        raise FlowimgError(f"the {layer.role} layer {layer.digest[:19]} cannot be checked here: {exc}; delete "
+                           f"{cache_path()} and build again") from None
     except OSError:
         if not os.path.isdir(folder):  # else another build unpacked it first
             raise
@@ -251,7 +258,11 @@ def run_fast_check(check: FastCheck, spec: ImageSpec, image: PlatformImage, log:
     config = json.loads(image.config)
     with tempfile.TemporaryDirectory(prefix="flowimg-check-") as temp:
         root = os.path.realpath(temp)
-        unpack_layer(code.blob, root)
+        try:
+            unpack_layer(code.blob, root)
+        except FlowimgError as exc:
+            raise FlowimgError(f"health check failed here (the tag was not moved): the code layer: {exc}; check "
+                               "the files mapping") from None
         manifest_path = os.path.join(root, *MANIFEST_PATH.strip("/").split("/"))
         with open(manifest_path, "w", encoding="utf-8") as fh:
             fh.write(dumps(rooted_manifest(loads(spec.manifest_text, spec.image_ref), root)))
