@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import io
 import json
+import subprocess
 import sys
 import tarfile
 import time
@@ -113,6 +114,11 @@ def engine_events(since: float, until: float, repository: str):
             and (line.startswith("container create") or line.startswith("image pull"))]
 
 
+IN_PROCESS_BUILD = ("import sys\nsys.argv = ['flowimg', 'build', '-p', sys.argv[1]]\nfrom flowimg.cli import main\n"
+                    "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+                    "print('docker-py:' + str('docker' in sys.modules))\n")
+
+
 def timed_build(cli, script, **kwargs):
     started = time.time()
     result = cli("build", "-p", str(script), **kwargs)
@@ -135,12 +141,18 @@ def test_a_task_edit_is_checked_here_and_the_new_digest_runs(cli, tmp_path, base
             and "(in the engine: its base, dependencies, runtime and config have not passed" in first.stderr)
     assert engine_events(started, ended, image_name), "the first build checks in a container"
     edit(script, "print(data)", "print('edited', data)")
-    second, started, ended = timed_build(cli, script)
+    started = time.time()
+    second = subprocess.run([sys.executable, "-c", IN_PROCESS_BUILD, str(script)], capture_output=True, text=True,
+                            timeout=300)
+    time.sleep(0.05)  # the engine stamps events with its own clock
+    ended = time.time()
+    assert second.returncode == 0, second.stderr
+    reference, imported = second.stdout.split()
+    assert imported == "docker-py:False"  # not even the engine client is imported
     assert (f"Checked here with Python {HERE_PYTHON} and the image's own packages: only the code changed since "
             f"{first_digest[:19]} passed the check in the engine") in second.stderr
     assert "Checking that every flow loads in" not in second.stderr
     assert engine_events(started, ended, image_name) == []
-    reference = second.stdout.strip()
     assert reference.split("@")[1] == manifest_of(REGISTRY, image_name)[2] != first_digest
     ran = docker("run", "--rm", "--network", "none", reference, "example")
     assert "edited [1, 2, 3, 4, 5]" in ran.stdout
@@ -164,6 +176,13 @@ def test_a_module_only_this_machine_has_fails_here_and_leaves_the_tag(cli, tmp_p
     assert manifest_of(REGISTRY, image_name)[2] == first
     assert engine_events(started, time.time() + 0.05, image_name) == []
     assert list(temp.iterdir()) == []
+    # A flow whose tasks differ where flowimg runs from the image fails the structure check, as in the image.
+    edit(script, "import yaml\n", "")
+    edit(script, "    print_data(data)\n", "    print_data(data)\n"
+         "    if '/opt/flowimg/lib/' in __import__('flowimg').__file__:\n        print_data(data)\n")
+    error = one_line_error(cli("build", "-p", str(script), ok=False))
+    assert "health check failed here" in error and "flow 'example' changed structure" in error
+    assert manifest_of(REGISTRY, image_name)[2] == first
 
 
 def test_new_dependencies_are_checked_in_the_engine_again(cli, tmp_path, base_in_registry, image_name):
