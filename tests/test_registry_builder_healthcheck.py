@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from cli_helpers import one_line_error
+from cli_helpers import FLOWIMG, one_line_error
 from docker_service import REGISTRY, docker
 from flowimg.errors import FlowimgError
 from flowimg.image.context import Entry
@@ -114,8 +114,10 @@ def engine_events(since: float, until: float, repository: str):
             and (line.startswith("container create") or line.startswith("image pull"))]
 
 
-IN_PROCESS_BUILD = ("import sys\nsys.argv = ['flowimg', 'build', '-p', sys.argv[1]]\nfrom flowimg.cli import main\n"
-                    "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+# The console script, run in this process so that what it imported can be seen afterwards.
+IN_PROCESS_BUILD = ("import runpy, sys\nsys.argv = [sys.argv[1], 'build', '-p', sys.argv[2]]\n"
+                    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+                    "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
                     "print('docker-py:' + str('docker' in sys.modules))\n")
 
 
@@ -142,7 +144,7 @@ def test_a_task_edit_is_checked_here_and_the_new_digest_runs(cli, tmp_path, base
     assert engine_events(started, ended, image_name), "the first build checks in a container"
     edit(script, "print(data)", "print('edited', data)")
     started = time.time()
-    second = subprocess.run([sys.executable, "-c", IN_PROCESS_BUILD, str(script)], capture_output=True, text=True,
+    second = subprocess.run([sys.executable, "-c", IN_PROCESS_BUILD, FLOWIMG, str(script)], capture_output=True, text=True,
                             timeout=300)
     time.sleep(0.05)  # the engine stamps events with its own clock
     ended = time.time()
