@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -103,6 +104,25 @@ def test_unpacking_keeps_files_folders_and_links_inside(tmp_path):
     unpack_layer(layer.blob, str(tmp_path / "out"))
     assert (tmp_path / "out/opt/flows/f.py").read_bytes() == b"print(1)\n"
     assert (tmp_path / "out/opt/flows/same.py").read_bytes() == b"print(1)\n"
+
+
+def test_unpacked_layers_are_reused_and_those_unused_for_two_weeks_removed(flowimg_home):
+    from flowimg.home import cache_path
+    from flowimg.image.healthcheck import unpacked
+
+    layers = cache_path("healthchecks", "layers")
+    for name, age_days in (("old", 15), ("recent", 13), (".unpacking-crashed", 15)):
+        os.makedirs(os.path.join(layers, name, "opt"))
+        then = time.time() - age_days * 24 * 3600
+        os.utime(os.path.join(layers, name), (then, then))
+    layer = make_layer("runtime", {"opt/flowimg/lib/r.py": Entry(kind="blob", data=b"x = 1\n")}, "COPY lib")
+    folder = unpacked(layer)
+    assert folder == os.path.join(layers, layer.digest.split(":")[1])
+    assert sorted(os.listdir(layers)) == sorted([os.path.basename(folder), "recent"])
+    with open(os.path.join(folder, "opt/flowimg/lib/r.py")) as fh:
+        assert fh.read() == "x = 1\n"
+    os.utime(folder, (0, 0))
+    assert unpacked(layer) == folder and os.stat(folder).st_mtime > time.time() - 60  # a use keeps it
 
 
 # -- against the engine and the registry -----------------------------------------------------------

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 MODE_ENV = "FLOWIMG_HEALTHCHECK"
 MODES = ("auto", "engine")
 CHECK_TIMEOUT = 600.0  # seconds, for loading every flow once
+UNUSED_FOR = 14 * 24 * 3600.0  # seconds an unpacked layer stays in the cache unused
 # What the image runs (`python3 -m flowimg.runtime --check`), with sys.path as the image has it.
 _BOOT = ("import sys\n"
          "sys.path[:] = sys.argv[1:] + [p for p in sys.path if p]\n"
@@ -177,10 +179,16 @@ def _unpack(blob: bytes, root: str) -> None:
 
 
 def unpacked(layer: Layer) -> str:
-    """The layer's files in the cache, unpacked once per digest (whole or not at all)."""
+    """The layer's files in the cache, unpacked once per digest (whole or not at all); unpacking one
+    removes those no build used for UNUSED_FOR, as dependencies can take hundreds of MB each."""
     folder = cache_path("healthchecks", "layers", layer.digest.split(":", 1)[1])
     if os.path.isdir(folder):
+        try:
+            os.utime(folder)
+        except OSError:
+            pass  # a read-only cache is only never pruned
         return folder
+    _prune(os.path.dirname(folder), time.time() - UNUSED_FOR)
     os.makedirs(os.path.dirname(folder), exist_ok=True)
     partial = tempfile.mkdtemp(prefix=".unpacking-", dir=os.path.dirname(folder))
     try:
@@ -195,6 +203,20 @@ def unpacked(layer: Layer) -> str:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder
+
+
+def _prune(folder: str, before: float) -> None:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            if os.stat(path).st_mtime < before:
+                shutil.rmtree(path)
+        except OSError:
+            pass  # in use by another build, or already gone
 
 
 # -- planning and running --------------------------------------------------------------------------------------
