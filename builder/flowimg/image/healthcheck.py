@@ -289,6 +289,8 @@ def run_fast_check(check: FastCheck, spec: ImageSpec, image: PlatformImage, log:
         with open(manifest_path, "w", encoding="utf-8") as fh:
             fh.write(dumps(rooted_manifest(loads(spec.manifest_text, spec.image_ref), root)))
         workdir = os.path.join(root, ((config.get("config") or {}).get("WorkingDir") or "/").lstrip("/"))
+        if not os.path.lexists(workdir):  # the image's WORKDIR, empty here but first on sys.path all the same
+            os.makedirs(workdir)
         cwd = workdir if os.path.isdir(workdir) else root
         env = dict(_image_env(config), FLOWIMG_MANIFEST=manifest_path)
         try:
