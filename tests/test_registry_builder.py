@@ -192,7 +192,8 @@ def test_a_health_check_failure_leaves_the_tag_alone(cli, tmp_path, base_in_regi
     first = cli("build", "-p", str(script)).stdout.strip().split("@")[1]
     broken = tmp_path / "flows" / "flow.py"
     broken.write_text(broken.read_text().replace("import Docker\n", "import Docker\nimport os\nif os.path.exists('/opt/flowimg'): raise RuntimeError('boom in image')\n"))
-    error = one_line_error(cli("build", "-p", str(script), ok=False))
+    # Only the engine sees the image's files: the check here (image/healthcheck.py) would pass this edit.
+    error = one_line_error(cli("build", "-p", str(script), ok=False, env={"FLOWIMG_HEALTHCHECK": "engine"}))
     assert "health check failed" in error and "boom in image" in error
     assert manifest_of(REGISTRY, image_name)[2] == first
 

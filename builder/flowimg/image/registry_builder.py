@@ -529,6 +529,10 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
                 check: bool, insecure: Sequence[str], log: Log) -> Optional[str]:
     """Assemble, check, push (tag last), load and/or write a layout; returns the pushed digest."""
     options = options or BuildOptions()
+    if check:
+        from .healthcheck import healthcheck_mode
+
+        healthcheck_mode()  # a bad FLOWIMG_HEALTHCHECK fails before anything is assembled or sent
     base, target, repository, tag = _registries(spec, options, insecure)
     under_tag, sessions = None, []
     if push and target is not None:  # asked, and sessions opened, while the image is assembled
@@ -545,15 +549,26 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
             log(f"unchanged: {spec.image_ref} is already {assembly.digest}; nothing uploaded")
             pushed = assembly.digest
         else:
-            engine = _engine_or_none() if check else None
-            if check and engine is None:
+            fast, why = _plan_fast_check(spec, assembly) if check else (None, "")
+            engine = _engine_or_none() if check and fast is None else None
+            if check and fast is None and engine is None:
                 check_locally(spec, log)
-            push_content(assembly, target, repository, base, log, by_digest=engine is not None,
-                         known=_referenced_blobs(current), sessions=sessions)
+            checked_here = None
+            if fast is not None:  # beside the upload; the tag waits for it
+                from .healthcheck import run_fast_check
+
+                checked_here = in_background(functools.partial(run_fast_check, fast, spec, _host_image(assembly), log))
+            try:
+                push_content(assembly, target, repository, base, log, by_digest=engine is not None,
+                             known=_referenced_blobs(current), sessions=sessions)
+            finally:  # its temporary folder and process end before the build does
+                if checked_here is not None:
+                    checked_here()
             removed = None
             if engine is not None:
                 removed = _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True,
-                                           log=log, credentials=options.credentials)
+                                           log=log, credentials=options.credentials, why=why)
+                _passed_in_engine(_host_image(assembly))
             try:
                 put_tag(assembly, target, repository, tag)
             finally:
@@ -592,6 +607,20 @@ def _host_image(assembly: Assembly) -> PlatformImage:
     return next((i for i in assembly.images if i.platform == here), assembly.images[0])
 
 
+def _plan_fast_check(spec: ImageSpec, assembly: Assembly) -> Tuple[Any, str]:
+    """(how to check the image here, or None), and why not: see image/healthcheck.py."""
+    from .healthcheck import plan_fast_check
+
+    return plan_fast_check(spec, _host_image(assembly), host_platform_name())
+
+
+def _passed_in_engine(image: PlatformImage) -> None:
+    """The engine vouches for this image's environment: later code-only rebuilds are checked here."""
+    from .healthcheck import record_passed
+
+    record_passed(image, target_python(json.loads(image.config)))
+
+
 def _engine_or_none() -> Any:
     from .engine import Engine
 
@@ -602,10 +631,10 @@ def _engine_or_none() -> Any:
 
 
 def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log,
-                     credentials: Optional[Credentials] = None) -> Callable[[], None]:
+                     credentials: Optional[Credentials] = None, why: str = "") -> Callable[[], None]:
     """Every flow loads in the new image, run by digest; a failure leaves the tag where it was.
     A pulled image is removed again while the caller writes the tag: the returned function waits for that."""
-    log(f"Checking that every flow loads in {reference}")
+    log(f"Checking that every flow loads in {reference}" + (f" (in the engine: {why})" if why else ""))
     if pull:
         auth = {"username": credentials.username, "password": credentials.password} if credentials else None
         engine.pull(reference, auth=auth)
