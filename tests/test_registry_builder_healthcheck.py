@@ -162,6 +162,10 @@ def test_a_task_edit_is_checked_here_and_the_new_digest_runs(cli, tmp_path, base
     assert ("Checking that every flow loads in" in first.stderr
             and "(in the engine: its base, dependencies, runtime and config have not passed" in first.stderr)
     assert engine_events(started, ended, image_name), "the first build checks in a container"
+    image_python = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", f"{REGISTRY}/{image_name}@{first_digest}",
+                          "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])").stdout.strip()
+    assert f"checked with Python {image_python}" in first.stderr  # the version the record keeps
+    assert image_python.rsplit(".", 1)[0] == HERE_PYTHON
     edit(script, "print(data)", "print('edited', data)")
     started = time.time()
     second = subprocess.run([sys.executable, "-c", IN_PROCESS_BUILD, FLOWIMG, str(script)], capture_output=True, text=True,

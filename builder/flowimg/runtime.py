@@ -132,6 +132,7 @@ def check_all(manifest: Optional[Dict[str, Any]]) -> int:
         except FlowimgError as exc:
             failures += 1
             print(f"failed: flow '{name}' from {entry['path']}: {exc}")
+    print("checked with Python %d.%d.%d" % sys.version_info[:3])  # the builder records which Python vouched
     return 1 if failures else 0
 
 

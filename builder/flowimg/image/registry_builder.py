@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -567,8 +568,8 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
             removed = None
             if engine is not None:
                 removed = _check_in_engine(engine, f"{spec.repository}@{_host_image(assembly).digest}", pull=True,
-                                           log=log, credentials=options.credentials, why=why)
-                _passed_in_engine(_host_image(assembly))
+                                           log=log, credentials=options.credentials, why=why,
+                                           passed=_host_image(assembly))
             try:
                 put_tag(assembly, target, repository, tag)
             finally:
@@ -614,13 +615,6 @@ def _plan_fast_check(spec: ImageSpec, assembly: Assembly) -> Tuple[Any, str]:
     return plan_fast_check(spec, _host_image(assembly), host_platform_name())
 
 
-def _passed_in_engine(image: PlatformImage) -> None:
-    """The engine vouches for this image's environment: later code-only rebuilds are checked here."""
-    from .healthcheck import record_passed
-
-    record_passed(image, target_python(json.loads(image.config)))
-
-
 def _engine_or_none() -> Any:
     from .engine import Engine
 
@@ -631,9 +625,12 @@ def _engine_or_none() -> Any:
 
 
 def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log,
-                     credentials: Optional[Credentials] = None, why: str = "") -> Callable[[], None]:
+                     credentials: Optional[Credentials] = None, why: str = "",
+                     passed: Optional[PlatformImage] = None) -> Callable[[], None]:
     """Every flow loads in the new image, run by digest; a failure leaves the tag where it was.
-    A pulled image is removed again while the caller writes the tag: the returned function waits for that."""
+    A pulled image is removed again while the caller writes the tag: the returned function waits for that.
+    When it passes, the engine vouches for `passed`'s environment with the Python the check ran on, so later
+    code-only rebuilds are checked here (image/healthcheck.py)."""
     log(f"Checking that every flow loads in {reference}" + (f" (in the engine: {why})" if why else ""))
     if pull:
         auth = {"username": credentials.username, "password": credentials.password} if credentials else None
@@ -646,6 +643,11 @@ def _check_in_engine(engine: Any, reference: str, pull: bool, log: Log,
         problems = [line for line in result.output.splitlines() if line.strip()][-6:]
         raise FlowimgError("health check failed in the built image (the tag was not moved): " + " | ".join(problems))
     log(result.output.strip())
+    python = re.search(r"^checked with Python (\d+\.\d+)\.", result.output, re.MULTILINE)
+    if passed is not None and python:
+        from .healthcheck import record_passed
+
+        record_passed(passed, python.group(1))
     return removed
 
 
