@@ -150,6 +150,65 @@ def test_bad_input(cli, tmp_path, args, message):
     assert leftovers() == []
 
 
+@pytest.fixture
+def paused_node():
+    """The swarm's one node taking no new tasks, as a drained or paused node does; the test calls the
+    function given to make it active again (and the fixture does, if the test did not)."""
+    node = docker("node", "ls", "-q", "--filter", "role=manager").stdout.split()[0]
+    docker("node", "update", "--availability", "pause", node)
+    resume = lambda: docker("node", "update", "--availability", "active", node)  # noqa: E731
+    try:
+        yield resume
+    finally:
+        resume()
+
+
+def test_a_job_no_node_can_take_is_one_error_and_never_runs_later(paused_node, monkeypatch):
+    """After the pending timeout the run fails in one line, and when the node comes back the removed job
+    does not start after all (Swarm would start a removed job's pending task: flowimg fences it first)."""
+    monkeypatch.setenv("FLOWIMG_SWARM_PENDING_TIMEOUT", "3")
+    launch = Launch(image=BASE_IMAGE, entrypoint=["python3"], network="host", command=["-c", "print(1)"],
+                    name=f"flowimg-run-{uuid.uuid4().hex[:12]}")
+    started = time.monotonic()
+    with pytest.raises(FlowimgError) as raised:
+        get_target("swarm").launch(launch, log=lambda _: None, out=lambda _: None)
+    message = str(raised.value)
+    assert message.startswith(f"no Swarm node took the job {launch.name} within 3 s: no suitable node")
+    assert "not available for new tasks" in message and message.endswith("or raise FLOWIMG_SWARM_PENDING_TIMEOUT (seconds)")
+    assert 3 <= time.monotonic() - started < 30
+    paused_node()
+    time.sleep(5)  # a started task would show as a container within a second or two
+    assert docker("ps", "-aq", "--filter", f"name={launch.name}").stdout.split() == []
+    assert leftovers() == []
+
+
+def test_a_cancelled_pending_job_never_runs_later(paused_node):
+    launch = Launch(image=BASE_IMAGE, entrypoint=["python3"], network="host", command=["-c", "print(1)"],
+                    name=f"flowimg-run-{uuid.uuid4().hex[:12]}")
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(done=get_target("swarm").launch(
+        launch, log=lambda _: None, out=lambda _: None)))
+    runner.start()
+    wait_for_service(launch.name)
+    time.sleep(1)  # pending by now
+    assert get_target("swarm").cancel(launch.name) is True
+    runner.join(60)
+    assert outcome["done"].exit_code == CANCELLED_EXIT
+    paused_node()
+    time.sleep(5)
+    assert docker("ps", "-aq", "--filter", f"name={launch.name}").stdout.split() == []
+    assert leftovers() == []
+
+
+def test_a_bad_pending_timeout_is_refused_before_any_job(monkeypatch):
+    monkeypatch.setenv("FLOWIMG_SWARM_PENDING_TIMEOUT", "soon")
+    launch = Launch(image=BASE_IMAGE, entrypoint=["python3"], network="host", command=["-c", "print(1)"],
+                    name=f"flowimg-run-{uuid.uuid4().hex[:12]}")
+    with pytest.raises(FlowimgError, match=r"^FLOWIMG_SWARM_PENDING_TIMEOUT='soon' must be a number of seconds above 0"):
+        get_target("swarm").launch(launch, log=lambda _: None, out=lambda _: None)
+    assert leftovers() == []
+
+
 def test_an_engine_outside_a_swarm_names_the_fix():
     with pytest.raises(FlowimgError, match=r"not in a swarm; run `docker swarm init --advertise-addr 127.0.0.1`"):
         _require_manager({"Name": "vm", "Swarm": {"LocalNodeState": "inactive"}})

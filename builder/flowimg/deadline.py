@@ -20,15 +20,19 @@ T = TypeVar("T")
 
 def network_timeout() -> float:
     """Seconds from FLOWIMG_NETWORK_TIMEOUT (default 60); a bad value is the user's to fix."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    return seconds_from_env(TIMEOUT_ENV, DEFAULT_TIMEOUT)
+
+
+def seconds_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_TIMEOUT
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
     if not 0 < seconds < 10 ** 7:
-        raise FlowimgError(f"{TIMEOUT_ENV}={raw!r} must be a number of seconds above 0, e.g. {TIMEOUT_ENV}=120")
+        raise FlowimgError(f"{name}={raw!r} must be a number of seconds above 0, e.g. {name}=120")
     return seconds
 
 

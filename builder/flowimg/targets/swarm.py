@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from ..deadline import seconds_from_env
 from ..errors import FlowimgError
 from ..log import Log
 from ..secrets import SECRETS_DIR_ENV
@@ -20,10 +21,14 @@ from .base import Launch, Outcome, Target, tail
 
 SECRETS_DIR = "/run/secrets"
 POLL_SECONDS = 0.3
+# Swarm keeps a task no node can take (platform, constraints, resources) pending for ever: give up after this.
+PENDING_ENV = "FLOWIMG_SWARM_PENDING_TIMEOUT"
+PENDING_SECONDS = 60.0
 # What a run stopped by `cancel` reports: the exit of a container stopped by SIGTERM, as on `docker stop`.
 CANCELLED_EXIT = 143
 ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
 SERVICE_LABEL = "com.docker.swarm.service.id"
+FENCE_LABEL = "org.flowimg.removed-job"  # no node carries it: a fenced job's tasks are never placed
 INIT_HINT = "run `docker swarm init --advertise-addr 127.0.0.1` there, or run with --on docker"
 
 
@@ -34,6 +39,7 @@ class SwarmTarget(Target):
     def launch(self, launch: Launch, log: Log, out: Log) -> Outcome:
         from ..image.engine import Engine
 
+        pending_limit = seconds_from_env(PENDING_ENV, PENDING_SECONDS)
         engine = Engine.shared()
         _require_manager(engine.client.info())
         api = engine.api
@@ -46,13 +52,14 @@ class SwarmTarget(Target):
             service_id = _create_service(api, launch, references)
             log(f"Swarm job {launch.name} from {launch.image}")
             logs = _Logs(api, service_id, out, log, list(launch.secrets.values()))
-            task = _wait(api, service_id)
+            task = _wait(api, service_id, launch.name, pending_limit)
             logs.finish()
             return _outcome(api, launch, task, logs.output)
         finally:
             if logs is not None:
                 logs.stop()
             if service_id is not None:
+                _fence(api, service_id)
                 _remove_service(engine, service_id)
             for secret_id in secret_ids:
                 _remove_secret(api, secret_id)
@@ -63,6 +70,7 @@ class SwarmTarget(Target):
         from ..image.engine import Engine
 
         try:
+            _fence(Engine.shared().api, name)
             Engine.shared().api.remove_service(name)
         except docker.errors.NotFound:
             return False
@@ -121,10 +129,12 @@ def _create_service(api: Any, launch: Launch, secrets: List[Any]) -> str:
     return str(created["ID"])
 
 
-def _wait(api: Any, service_id: str) -> Optional[Dict[str, Any]]:
-    """The job's task once it has ended; None when the job was removed under us (cancelled)."""
+def _wait(api: Any, service_id: str, name: str, pending_limit: float) -> Optional[Dict[str, Any]]:
+    """The job's task once it has ended; None when the job was removed under us (cancelled). A task that no
+    node has taken for `pending_limit` seconds is an error with the scheduler's reason."""
     import docker.errors
 
+    unplaced_since = None
     while True:
         try:
             tasks = api.tasks(filters={"service": service_id})
@@ -135,6 +145,12 @@ def _wait(api: Any, service_id: str) -> Optional[Dict[str, Any]]:
         for task in tasks:
             if task.get("Status", {}).get("State") in ENDED:
                 return dict(task)
+        reasons = [status["Err"] for status in (task.get("Status") or {} for task in tasks)
+                   if status.get("State") == "pending" and status.get("Err")]
+        unplaced_since = (unplaced_since or time.monotonic()) if reasons else None
+        if unplaced_since is not None and time.monotonic() - unplaced_since > pending_limit:
+            raise FlowimgError(f"no Swarm node took the job {name} within {pending_limit:g} s: {reasons[0]}; make a "
+                               f"node fit it (platform, constraints, resources) or raise {PENDING_ENV} (seconds)")
         time.sleep(POLL_SECONDS)
 
 
@@ -175,6 +191,28 @@ def _node_name(api: Any, node_id: Optional[str]) -> str:
         return str(api.inspect_node(node_id).get("Description", {}).get("Hostname") or node_id)
     except docker.errors.APIError:
         return str(node_id)
+
+
+def _fence(api: Any, service: str) -> None:
+    """A placement no node can meet, for a job about to be removed whose task has not started: Swarm keeps
+    such a pending task after its job is removed and starts it once a node is free (a paused or drained node
+    coming back), so a cancelled or timed-out run would still run. A job whose task ended needs nothing."""
+    import docker.errors
+
+    try:
+        tasks = api.tasks(filters={"service": service})
+        if not any((task.get("Status") or {}).get("State") in ("new", "pending", "assigned") for task in tasks):
+            return
+        found = api.inspect_service(service)
+        template = dict(found["Spec"]["TaskTemplate"])
+        placement = dict(template.get("Placement") or {})
+        placement["Constraints"] = list(placement.get("Constraints") or []) + [f"node.labels.{FENCE_LABEL}=={found['ID']}"]
+        template["Placement"] = placement
+        spec = found["Spec"]  # not fetch_current_spec: its defaults add an UpdateConfig, which jobs refuse
+        api.update_service(service, found["Version"]["Index"], task_template=template, name=spec["Name"],
+                           labels=spec.get("Labels"), mode=spec["Mode"])
+    except docker.errors.APIError:  # gone already, or changed under us: the removal goes on regardless
+        return
 
 
 def _remove_service(engine: Any, service_id: str) -> None:
