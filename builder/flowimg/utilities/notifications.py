@@ -1,8 +1,9 @@
-"""State handlers that notify: `slack_notifier` posts a Slack message on chosen state changes."""
+"""State handlers that notify: `slack_notifier` posts a Slack message on chosen state changes;
+`callback_factory` turns any `fn(obj, state)` into a handler that runs only for chosen states."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 
 def slack_message(tracked_obj: Any, state: Any) -> Dict[str, Any]:
@@ -48,3 +49,13 @@ def slack_notifier(tracked_obj: Any = None, old_state: Any = None, new_state: An
         if response.status >= 300:
             raise ValueError(f"Slack notification for {tracked_obj} failed")
     return new_state
+
+
+def callback_factory(fn: Callable[[Any, Any], Any], check: Callable[[Any], bool]) -> Callable[[Any, Any, Any], Any]:
+    """A state handler calling `fn(obj, new_state)` when `check(new_state)` holds; the state is kept."""
+    def state_handler(obj: Any, old_state: Any, new_state: Any) -> Any:
+        if check(new_state):
+            fn(obj, new_state)
+        return new_state
+
+    return state_handler
