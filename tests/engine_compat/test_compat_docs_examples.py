@@ -78,3 +78,60 @@ def test_rrule_clock_survives_registration_round_trip():
 def test_rrule_clock_rejects_a_non_rule():
     with pytest.raises(TypeError, match="rrule_obj must be an rrule or rruleset"):
         RRuleClock("FREQ=DAILY")
+
+
+@pytest.fixture
+def webhook():
+    """A loopback HTTP endpoint that records the JSON bodies posted to it."""
+    import http.server
+    import json
+    import threading
+
+    bodies = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", bodies
+    server.shutdown()
+    server.server_close()
+
+
+def test_slack_task_posts_the_upstream_value_as_text(webhook):
+    """idioms/notifications.md: SlackTask()(message=value) posts {"text": value} to the webhook in
+    the SLACK_WEBHOOK_URL secret; a dict message is posted as it is."""
+    from flowimg.tasks.notifications import SlackTask
+
+    url, bodies = webhook
+
+    @task
+    def get_value():
+        return "Test SlackTask!"
+
+    with Flow("slack-test") as flow:
+        sent = SlackTask()(message=get_value())
+        SlackTask(message={"blocks": []})()
+    with flowimg.context(secrets={"SLACK_WEBHOOK_URL": url}):
+        state = flow.run()
+    assert state.is_successful() and state.result[sent].result is None
+    assert sorted(bodies, key=str) == [{"blocks": []}, {"text": "Test SlackTask!"}]
+
+
+def test_slack_task_without_its_secret_fails_with_prefects_message():
+    from flowimg.tasks.notifications import SlackTask
+
+    with Flow("slack-test") as flow:
+        sent = SlackTask(message="hi")()
+    state = flow.run()
+    assert state.is_failed()
+    assert state.result[sent].message == (
+        'Error during execution of task: ValueError(\'Local Secret "SLACK_WEBHOOK_URL" was not found.\')')
