@@ -135,3 +135,171 @@ def test_slack_task_without_its_secret_fails_with_prefects_message():
     assert state.is_failed()
     assert state.result[sent].message == (
         'Error during execution of task: ValueError(\'Local Secret "SLACK_WEBHOOK_URL" was not found.\')')
+
+
+def test_states_carry_result_objects():
+    """concepts/results.md: state._result is a Result whose .value is what .result returns; a flow
+    state's Result holds the task states; a task's is `<Result: 1>`."""
+    from flowimg.engine.result import Result
+
+    @task
+    def add(x, y):
+        return x + y
+
+    with Flow("results") as flow:
+        one = add(0, 1)
+    state = flow.run()
+    assert state._result.value == state.result == {one: state.result[one]}
+    assert isinstance(state.result[one]._result, Result)
+    assert repr(state.result[one]._result) == "<Result: 1>"
+    assert state.result[one]._result.value == state.result[one].result == 1
+
+
+@pytest.fixture
+def checkpointing(monkeypatch):
+    monkeypatch.setenv("FLOWIMG__FLOWS__CHECKPOINTING", "true")
+    monkeypatch.setenv("PREFECT__FLOWS__CHECKPOINTING", "true")
+
+
+def test_target_skips_the_task_once_its_file_exists(tmp_path, checkpointing):
+    """idioms/targets.md: result=LocalResult(dir), target="{task_name}-{today}": the first run writes
+    the file, the next run does not call the task and is Cached with the stored value."""
+    tmp_path = tmp_path / "out"
+    from flowimg.engine.results import LocalResult
+
+    calls = []
+
+    @task(result=LocalResult(dir=str(tmp_path)), target="{task_name}-{today}")
+    def get_data():
+        calls.append(1)
+        return [1, 2, 3, 4, 5]
+
+    with Flow("using-targets") as flow:
+        data = get_data()
+    first = flow.run().result[data]
+    name = "get_data-" + __import__("datetime").date.today().isoformat()
+    assert type(first).__name__ == "Success" and first._result.location == str(tmp_path / name)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    second = flow.run().result[data]
+    assert type(second).__name__ == "Cached" and calls == [1]
+    assert second.message == f"Result found at task target {name}"
+    assert second.result == [1, 2, 3, 4, 5] and second._result.location == name
+
+
+def test_result_locations_are_templated_or_computed(tmp_path, checkpointing):
+    """concepts/templating.md: a location may be a template over context and inputs (mapped children
+    get their map_index) or a function called with them."""
+    tmp_path = tmp_path / "out"
+    from flowimg.engine.results import LocalResult
+
+    def format_location(task_name, **kwargs):
+        return str(tmp_path / f"{task_name}.out")
+
+    @task(result=LocalResult(location=format_location))
+    def my_task():
+        return [1, 2, 3, 4]
+
+    @task(result=LocalResult(dir=str(tmp_path), location="{task_name}-{map_index}-{x}.txt"))
+    def square(x):
+        return x * x
+
+    with Flow("locations") as flow:
+        mine = my_task()
+        squares = square.map([1, 2, 3])
+    state = flow.run()
+    assert state.is_successful()
+    assert state.result[mine]._result.location == str(tmp_path / "my_task.out")
+    assert state.result[squares].map_states[1]._result.location == str(tmp_path / "square-1-2.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "my_task.out", "square-0-1.txt", "square-1-2.txt", "square-2-3.txt"]
+    assert LocalResult(dir=str(tmp_path)).read("square-2-3.txt").value == 9
+
+
+def test_prefect_result_keeps_the_value_as_json_in_its_location(checkpointing):
+    """concepts/results.md: PrefectResult stores a JSON-able value in the location string."""
+    from flowimg.engine.results import PrefectResult
+
+    @task(result=PrefectResult())
+    def make():
+        return {"a": 1}
+
+    with Flow("json") as flow:
+        made = make()
+    state = flow.run().result[made]
+    assert state._result.location == '{"a": 1}' and state.result == {"a": 1}
+
+
+def test_results_are_not_written_without_checkpointing(tmp_path, monkeypatch):
+    """using-results.md: a local flow.run() only writes results when checkpointing is turned on."""
+    tmp_path = tmp_path / "out"
+    from flowimg.engine.results import LocalResult
+
+    monkeypatch.delenv("FLOWIMG__FLOWS__CHECKPOINTING", raising=False)
+    monkeypatch.delenv("PREFECT__FLOWS__CHECKPOINTING", raising=False)
+
+    @task(result=LocalResult(dir=str(tmp_path), location="{task_name}.out"))
+    def make():
+        return 3
+
+    with Flow("no-checkpoint") as flow:
+        made = make()
+    state = flow.run().result[made]
+    assert state.result == 3 and state._result.location is None
+    assert type(state._result).__name__ == "LocalResult" and not tmp_path.exists()
+
+
+def test_task_run_name_is_templated_from_inputs_into_context():
+    """idioms/task-run-names.md: task_run_name="{val}" is formatted with the task's inputs (per mapped
+    child) and visible in context as task_run_name."""
+    @task(task_run_name="{val}-run")
+    def named(val):
+        return flowimg.context.task_run_name
+
+    with Flow("names") as flow:
+        names = named.map(["a", "b"])
+    assert flow.run().result[names].result == ["a-run", "b-run"]
+
+
+def test_resource_manager_sets_up_once_and_cleans_up_after_the_tasks_inside():
+    """idioms/resource-manager.md: setup's value goes to the tasks inside the `with` block; cleanup
+    gets it after they finish, also when one of them failed; tasks outside run as usual."""
+    from flowimg import resource_manager
+
+    events = []
+
+    @resource_manager
+    class Session:
+        def __init__(self, name):
+            self.name = name
+
+        def setup(self):
+            events.append("setup")
+            return f"session-{self.name}"
+
+        def cleanup(self, session):
+            events.append(f"cleanup {session}")
+
+    @task
+    def use(session, x):
+        events.append(f"use {session} {x}")
+        if x == 2:
+            raise ValueError("bad x")
+        return x
+
+    @task
+    def after(values):
+        return values
+
+    with Flow("resources") as flow:
+        with Session("db") as session:
+            used = use.map(unmapped_session(session), [1, 2])
+        summary = after(used)
+    state = flow.run()
+    assert events[0] == "setup" and events[-1] == "cleanup session-db"
+    assert sorted(events[1:-1]) == ["use session-db 1", "use session-db 2"]
+    assert state.is_failed() and type(state.result[summary]).__name__ == "TriggerFailed"
+    assert [type(s).__name__ for s in state.result[used].map_states] == ["Success", "Failed"]
+
+
+def unmapped_session(session):
+    return flowimg.unmapped(session)

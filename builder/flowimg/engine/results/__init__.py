@@ -48,6 +48,8 @@ class Result:
         new = self.copy()
         if isinstance(new.location, str):
             new.location = new.location.format(**kwargs)
+        elif callable(new.location):  # `location=fn(**context_and_inputs)` (concepts/templating.md)
+            new.location = new.location(**kwargs)
         return new
 
     def from_value(self, value: Any) -> "Result":
@@ -97,6 +99,7 @@ class LocalResult(Result):
         with open(path, "wb") as fh:
             fh.write(_pickler().dumps(value_))
         new.value = value_
+        new.location = path
         return new
 
 
