@@ -303,3 +303,47 @@ def test_resource_manager_sets_up_once_and_cleans_up_after_the_tasks_inside():
 
 def unmapped_session(session):
     return flowimg.unmapped(session)
+
+
+def test_result_serializers_choose_the_bytes_written(tmp_path, checkpointing):
+    """concepts/results.md: LocalResult(serializer=...) decides the stored bytes: JSONSerializer writes
+    JSON text, a Serializer subclass of your own is used for write and read, and a compressed one
+    round-trips."""
+    import gzip
+
+    from flowimg.engine.result import Result
+    from flowimg.engine.results import LocalResult
+
+    class Upper(flowimg.engine.serializers.Serializer):
+        def serialize(self, value):
+            return value.upper().encode()
+
+        def deserialize(self, value):
+            return value.decode().lower()
+
+    assert isinstance(Result(serializer=Upper()).serializer, Upper)
+    out = tmp_path / "out"
+    compressed = flowimg.engine.serializers.CompressedSerializer(
+        flowimg.engine.serializers.JSONSerializer(), format="gzip")
+
+    @task(result=LocalResult(dir=str(out), location="data.json",
+                             serializer=flowimg.engine.serializers.JSONSerializer()))
+    def data():
+        return {"a": [1, 2]}
+
+    @task(result=LocalResult(dir=str(out), location="word.txt", serializer=Upper()))
+    def word():
+        return "hello"
+
+    @task(result=LocalResult(dir=str(out), location="data.gz", serializer=compressed))
+    def packed():
+        return [1, 2, 3]
+
+    with Flow("serializers") as flow:
+        data(), word(), packed()
+    assert flow.run().is_successful()
+    assert (out / "data.json").read_text() == '{"a": [1, 2]}'
+    assert (out / "word.txt").read_text() == "HELLO"
+    assert LocalResult(dir=str(out), serializer=Upper()).read("word.txt").value == "hello"
+    assert gzip.decompress((out / "data.gz").read_bytes()) == b"[1, 2, 3]"
+    assert LocalResult(dir=str(out), serializer=compressed).read("data.gz").value == [1, 2, 3]
