@@ -347,3 +347,29 @@ def test_result_serializers_choose_the_bytes_written(tmp_path, checkpointing):
     assert LocalResult(dir=str(out), serializer=Upper()).read("word.txt").value == "hello"
     assert gzip.decompress((out / "data.gz").read_bytes()) == b"[1, 2, 3]"
     assert LocalResult(dir=str(out), serializer=compressed).read("data.gz").value == [1, 2, 3]
+
+
+def test_sqlite_tasks_create_insert_and_query(tmp_path):
+    """advanced_tutorials/advanced-mapping.md: SQLiteScript creates the table and runs mapped insert
+    scripts; SQLiteQuery returns the rows of one parametrised statement."""
+    from flowimg.tasks.database import SQLiteQuery, SQLiteScript
+
+    db = str(tmp_path / "episodes.sqlite")
+    create_db = SQLiteScript(name="Create DB", db=db, script="CREATE TABLE IF NOT EXISTS T (EP TEXT, LINE TEXT)")
+    insert = SQLiteScript(name="Insert", db=db)
+    query = SQLiteQuery(db=db, query="SELECT LINE FROM T WHERE EP = ? ORDER BY LINE", data=("b",))
+
+    @task
+    def script_for(episode):
+        return f"INSERT INTO T (EP, LINE) VALUES ('{episode}', '{episode}1'), ('{episode}', '{episode}2');"
+
+    with Flow("sqlite") as flow:
+        made = create_db()
+        inserted = insert.map(script=script_for.map(["a", "b"]), upstream_tasks=[flowimg.unmapped(made)])
+        rows = query(upstream_tasks=[inserted])
+        unfilled = SQLiteQuery(db=db, query="SELECT * FROM T WHERE EP = ?")(upstream_tasks=[inserted])
+    state = flow.run()
+    assert state.result[rows].result == [("b1",), ("b2",)]
+    assert state.result[unfilled].message == (
+        "Error during execution of task: ValueError(\"The data inputs must be specified as a tuple if query "
+        "contains parametrized values '?'\")")
