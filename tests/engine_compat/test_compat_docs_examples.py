@@ -373,3 +373,22 @@ def test_sqlite_tasks_create_insert_and_query(tmp_path):
     assert state.result[unfilled].message == (
         "Error during execution of task: ValueError(\"The data inputs must be specified as a tuple if query "
         "contains parametrized values '?'\")")
+
+
+def test_dask_executor_logs_the_cluster_it_creates(caplog):
+    """idioms/parallel.md: DaskExecutor() logs which temporary cluster class it starts, in Prefect's words."""
+    import logging
+
+    from flowimg.executors import DaskExecutor
+
+    @task
+    def double(x):
+        return 2 * x
+
+    with Flow("parallel-execution") as flow:
+        doubled = double.map([1, 2])
+    with caplog.at_level(logging.INFO):
+        state = flow.run(executor=DaskExecutor(cluster_kwargs={
+            "n_workers": 1, "processes": False, "dashboard_address": "127.0.0.1:0"}))
+    assert state.result[doubled].result == [2, 4]
+    assert "Creating a new Dask cluster with `distributed.deploy.local.LocalCluster`..." in caplog.messages
