@@ -392,3 +392,23 @@ def test_dask_executor_logs_the_cluster_it_creates(caplog):
             "n_workers": 1, "processes": False, "dashboard_address": "127.0.0.1:0"}))
     assert state.result[doubled].result == [2, 4]
     assert "Creating a new Dask cluster with `distributed.deploy.local.LocalCluster`..." in caplog.messages
+
+
+def test_calling_a_task_outside_a_flow_is_a_value_error_and_run_calls_the_body():
+    """concepts/tasks.md: a task called outside `with Flow(...)` raises ValueError; `.run()` calls the
+    function itself (how the docs test a task); unpacking a task without nout is a TypeError."""
+    @task
+    def add(x, y=1):
+        return x + y
+
+    with pytest.raises(ValueError):
+        add(1, 2)
+    assert add.run(1, 2) == 3
+
+    @task
+    def inc_and_dec(x):
+        return x + 1, x - 1
+
+    with pytest.raises(TypeError):
+        with Flow("unpack"):
+            inc, dec = inc_and_dec(1)
