@@ -748,8 +748,8 @@ def test_dict_form_refuses_what_it_cannot_rebuild():
         Schedule(clocks=[clocks.CronClock("@daily", parameter_defaults={"when": object()})]).to_dict()
     with pytest.raises(ScheduleError, match="re-register the flow"):
         schedule_from_dict({"type": "Schedule", "format": 99, "clocks": []})
-    with pytest.raises(ScheduleError, match="Unknown clock type 'RRuleClock'"):
-        schedule_from_dict({"type": "Schedule", "format": 1, "clocks": [{"type": "RRuleClock"}]})
+    with pytest.raises(ScheduleError, match="Unknown clock type 'MoonClock'"):
+        schedule_from_dict({"type": "Schedule", "format": 1, "clocks": [{"type": "MoonClock"}]})
     with pytest.raises(ScheduleError, match="cannot be imported"):
         schedule_from_dict({"type": "Schedule", "format": 1, "filters": [{"fn": "nowhere:f"}],
                             "clocks": [{"type": "CronClock", "cron": "@daily"}]})

@@ -28,7 +28,8 @@ def get_default_executor_class() -> type:
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name in ("state", "signals", "executors", "flow_runner", "task_runner", "cache_validators", "results", "result"):
+    if name in ("state", "signals", "executors", "flow_runner", "task_runner", "cache_validators", "results", "result",
+                "serializers"):
         return importlib.import_module(f"{__name__}.{name}")
     if name == "FlowRunner":
         return get_default_flow_runner_class()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from .results import Result
+
 
 class _NoResult:
     """A state that never produced a value (different from a value of None)."""
@@ -30,8 +32,19 @@ class State:
         self.cached_inputs = dict(cached_inputs or {})
 
     @property
+    def _result(self) -> Any:
+        """The Result object (value, location) behind `.result`, or NoResult, as in Prefect 1."""
+        return self.__dict__["_stored_result"]
+
+    @_result.setter
+    def _result(self, value: Any) -> None:
+        self.__dict__["_stored_result"] = value if value is NoResult or isinstance(value, Result) \
+            else Result(value=value)
+
+    @property
     def result(self) -> Any:
-        return None if self._result is NoResult else self._result
+        stored = self._result
+        return None if stored is NoResult else stored.value
 
     @result.setter
     def result(self, value: Any) -> None:

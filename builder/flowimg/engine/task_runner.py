@@ -172,6 +172,9 @@ class TaskRunner:
                 raise
             self.logger.error(f"Task '{name}': Exception encountered during task execution!", exc_info=True)
             return Failed(f"Error during execution of task: {exc!r}", result=exc)
+        result = self.task.result
+        if result is not None and hasattr(result, "from_value"):
+            return Success("Task run succeeded.", result=result.from_value(value))
         return Success("Task run succeeded.", result=value)
 
     def _target_fields(self, inputs: Dict[str, Any]) -> Dict[str, Any]:
@@ -188,7 +191,7 @@ class TaskRunner:
         if not result.exists(location):
             return state
         stored = result.read(location)
-        return self._change(state, Cached(message=f"Result found at task target {location}", result=stored.value,
+        return self._change(state, Cached(message=f"Result found at task target {location}", result=stored,
                                           cached_inputs=inputs, cached_parameters=fields.get("parameters")))
 
     def _checkpoint(self, state: State, inputs: Dict[str, Any]) -> None:
@@ -204,7 +207,7 @@ class TaskRunner:
         if target is not None:
             result = result.copy()
             result.location = target(**fields) if callable(target) else target
-        result.write(state.result, **fields)
+        state._result = result.write(state.result, **fields)
 
     def _check_cache(self, state: State, inputs: Dict[str, Any]) -> State:
         task = self.task

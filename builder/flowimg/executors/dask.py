@@ -195,7 +195,7 @@ class DaskExecutor(Executor):
                 target: Any = self.address
             else:
                 cluster_class = self._cluster_class(distributed)
-                self.logger.info("Creating a new Dask cluster with %s.%s",
+                self.logger.info("Creating a new Dask cluster with `%s.%s`...",
                                  cluster_class.__module__, cluster_class.__qualname__)
                 target = stack.enter_context(cluster_class(**self._cluster_kwargs(
                     cluster_class, distributed)))

@@ -173,3 +173,34 @@ class DatesClock(Clock):
     def events(self, after: Optional[datetime] = None) -> Iterator[ClockEvent]:
         after = datetime.now(UTC) if after is None else aware(after)
         return (self._event(d) for d in self.dates if d > after)
+
+
+class RRuleClock(Clock):
+    """Fires on the times of a dateutil `rrule` or `rruleset` (iCal recurrence rules), after
+    `start_date` when one is given. dateutil is the caller's import: this module needs none."""
+
+    kind = "RRuleClock"
+
+    def __init__(self, rrule_obj: Any, start_date: Optional[datetime] = None,
+                 end_date: Optional[datetime] = None,
+                 parameter_defaults: Optional[Dict[str, Any]] = None,
+                 labels: Optional[List[str]] = None) -> None:
+        if not callable(getattr(rrule_obj, "xafter", None)):
+            raise TypeError(f"rrule_obj must be an rrule or rruleset, got: {rrule_obj!r}")
+        self.rrule_obj = rrule_obj
+        super().__init__(start_date, end_date, parameter_defaults, labels)
+
+    def events(self, after: Optional[datetime] = None) -> Iterator[ClockEvent]:
+        inclusive = after is None
+        after = datetime.now(UTC) if after is None else aware(after)
+        if self.start_date is not None and after < self.start_date:
+            after, inclusive = self.start_date, True
+        # The rule's own times may be naive or aware; compare like with like, as dateutil must.
+        first = next(iter(self.rrule_obj), None)
+        if first is not None and first.tzinfo is None:
+            after = after.astimezone(UTC).replace(tzinfo=None)
+        for when in self.rrule_obj.xafter(after, inc=inclusive):
+            when = aware(when)
+            if self._past_end(when):
+                return
+            yield self._event(when)

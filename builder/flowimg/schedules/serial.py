@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any, Callable, Dict, Optional, cast
 
 from . import adjustments, filters
-from .clocks import Clock, CronClock, DatesClock, IntervalClock
+from .clocks import Clock, CronClock, DatesClock, IntervalClock, RRuleClock
 from .errors import ScheduleError
 from .rules import Rule
 from .schedules import Schedule
@@ -64,10 +64,12 @@ def _clock_to_dict(clock: Clock) -> Dict[str, Any]:
         data["day_or"] = clock.day_or
     elif isinstance(clock, DatesClock):
         data["dates"] = [_date_to_dict(d) for d in clock.dates]
+    elif isinstance(clock, RRuleClock) and type(clock.rrule_obj).__name__ == "rrule":
+        data["rrule"] = str(clock.rrule_obj)
     else:
         raise ScheduleError(
-            f"Cannot record a {type(clock).__name__} clock; use IntervalClock, CronClock or "
-            "DatesClock from flowimg.schedules.clocks")
+            f"Cannot record a {type(clock).__name__} clock; use IntervalClock, CronClock, "
+            "DatesClock or an RRuleClock of one dateutil rrule from flowimg.schedules.clocks")
     if not isinstance(clock, DatesClock):
         data["start_date"] = _date_to_dict(clock.start_date)
         data["end_date"] = _date_to_dict(clock.end_date)
@@ -87,7 +89,18 @@ def _clock_from_dict(data: Dict[str, Any]) -> Clock:
         return IntervalClock(timedelta(seconds=data["interval_seconds"]), **common)
     if kind == "CronClock":
         return CronClock(data["cron"], day_or=data.get("day_or", True), **common)
+    if kind == "RRuleClock":
+        return RRuleClock(_rrule_from_str(data["rrule"]), **common)
     raise ScheduleError(f"Unknown clock type {kind!r} in a stored schedule; {REREGISTER}")
+
+
+def _rrule_from_str(text: str) -> Any:
+    try:
+        from dateutil.rrule import rrulestr
+    except ImportError:
+        raise ScheduleError("This schedule has an RRuleClock, which needs python-dateutil; "
+                            "pip install python-dateutil") from None
+    return rrulestr(text)
 
 
 def _json_parameters(parameters: Dict[str, Any]) -> Dict[str, Any]:

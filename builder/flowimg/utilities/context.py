@@ -22,7 +22,7 @@ class Context(threading.local):
         try:
             return self._data[key]
         except KeyError:
-            raise AttributeError(f"context has no key '{key}'") from None
+            raise AttributeError(f"'Context' object has no attribute '{key}'") from None
 
     def __setattr__(self, key: str, value: Any) -> None:
         self._data[key] = value

@@ -1,8 +1,9 @@
-"""State handlers that notify: `slack_notifier` posts a Slack message on chosen state changes."""
+"""State handlers that notify: `slack_notifier` posts a Slack message on chosen state changes;
+`callback_factory` turns any `fn(obj, state)` into a handler that runs only for chosen states."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 
 def slack_message(tracked_obj: Any, state: Any) -> Dict[str, Any]:
@@ -39,12 +40,27 @@ def slack_notifier(tracked_obj: Any = None, old_state: Any = None, new_state: An
         return new_state
     if only_states and not any(isinstance(new_state, kind) for kind in only_states):
         return new_state
+    if post_json(webhook_url, slack_message(tracked_obj, new_state), proxies) >= 300:
+        raise ValueError(f"Slack notification for {tracked_obj} failed")
+    return new_state
+
+
+def post_json(url: str, payload: Any, proxies: Optional[dict] = None) -> int:
+    """POST `payload` as JSON and return the HTTP status; an error status (4xx/5xx) raises HTTPError."""
     import urllib.request
 
-    request = urllib.request.Request(webhook_url, data=json.dumps(slack_message(tracked_obj, new_state)).encode(),
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(),
                                      headers={"Content-Type": "application/json"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies)) if proxies else None
     with (opener.open(request) if opener else urllib.request.urlopen(request)) as response:
-        if response.status >= 300:
-            raise ValueError(f"Slack notification for {tracked_obj} failed")
-    return new_state
+        return int(response.status)
+
+
+def callback_factory(fn: Callable[[Any, Any], Any], check: Callable[[Any], bool]) -> Callable[[Any, Any, Any], Any]:
+    """A state handler calling `fn(obj, new_state)` when `check(new_state)` holds; the state is kept."""
+    def state_handler(obj: Any, old_state: Any, new_state: Any) -> Any:
+        if check(new_state):
+            fn(obj, new_state)
+        return new_state
+
+    return state_handler

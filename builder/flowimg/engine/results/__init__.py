@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any, Optional
 
+from ..serializers import PickleSerializer, Serializer
+
 
 def checkpointing() -> bool:
     for name in ("FLOWIMG__FLOWS__CHECKPOINTING", "PREFECT__FLOWS__CHECKPOINTING"):
@@ -19,23 +21,14 @@ def checkpointing() -> bool:
     return False
 
 
-def _pickler() -> Any:
-    try:
-        import cloudpickle
-
-        return cloudpickle
-    except ImportError:
-        import pickle
-
-        return pickle
-
-
 class Result:
     """A value and the location it is (or would be) stored at; subclasses say how to store it."""
 
-    def __init__(self, value: Any = None, location: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(self, value: Any = None, location: Optional[str] = None,
+                 serializer: Optional[Serializer] = None, **kwargs: Any) -> None:
         self.value = value
         self.location = location
+        self.serializer = serializer if serializer is not None else PickleSerializer()
         self.options = kwargs
 
     def __repr__(self) -> str:
@@ -48,6 +41,8 @@ class Result:
         new = self.copy()
         if isinstance(new.location, str):
             new.location = new.location.format(**kwargs)
+        elif callable(new.location):  # `location=fn(**context_and_inputs)` (concepts/templating.md)
+            new.location = new.location(**kwargs)
         return new
 
     def from_value(self, value: Any) -> "Result":
@@ -83,7 +78,7 @@ class LocalResult(Result):
         new = self.copy()
         new.location = location
         with open(self._path(location), "rb") as fh:
-            new.value = _pickler().loads(fh.read())
+            new.value = self.serializer.deserialize(fh.read())
         return new
 
     def write(self, value_: Any, **kwargs: Any) -> Result:
@@ -95,8 +90,9 @@ class LocalResult(Result):
         path = self._path(new.location)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as fh:
-            fh.write(_pickler().dumps(value_))
+            fh.write(self.serializer.serialize(value_))
         new.value = value_
+        new.location = path
         return new
 
 
@@ -132,7 +128,7 @@ class _RemoteResult(Result):
 
     def __init__(self, bucket: Optional[str] = None, **kwargs: Any) -> None:
         self.bucket = bucket
-        super().__init__(**{k: v for k, v in kwargs.items() if k in ("value", "location")})
+        super().__init__(**{k: v for k, v in kwargs.items() if k in ("value", "location", "serializer")})
 
 
 class S3Result(_RemoteResult):
