@@ -396,7 +396,7 @@ def test_dask_executor_logs_the_cluster_it_creates(caplog):
 
 def test_calling_a_task_outside_a_flow_is_a_value_error_and_run_calls_the_body():
     """concepts/tasks.md: a task called outside `with Flow(...)` raises ValueError; `.run()` calls the
-    function itself (how the docs test a task); unpacking a task without nout is a TypeError."""
+    function itself (how the docs test a task). Unpacking without nout: test_compat_graph."""
     @task
     def add(x, y=1):
         return x + y
@@ -404,11 +404,3 @@ def test_calling_a_task_outside_a_flow_is_a_value_error_and_run_calls_the_body()
     with pytest.raises(ValueError):
         add(1, 2)
     assert add.run(1, 2) == 3
-
-    @task
-    def inc_and_dec(x):
-        return x + 1, x - 1
-
-    with pytest.raises(TypeError):
-        with Flow("unpack"):
-            inc, dec = inc_and_dec(1)
