@@ -33,13 +33,14 @@ class Bitbucket(HostedGitStorage):
             )
         if not workspace and (username_secret or app_password_secret):
             raise FlowimgError("username_secret and app_password_secret are for Bitbucket Cloud: pass workspace=...")
+        # Prefect 1 took these without a host or project and failed only on use: a script that sets such a
+        # storage still loads and runs here; registering, building or fetching says what is missing.
+        self._incomplete = None
         if not workspace and not project:
-            raise FlowimgError("Bitbucket Server storage needs project=... (or workspace=... for Bitbucket Cloud)")
-        if not workspace and not host:
-            raise FlowimgError(
-                "Bitbucket Server storage needs host='https://bitbucket.example.com' "
-                "(or workspace=... for Bitbucket Cloud)"
-            )
+            self._incomplete = "Bitbucket Server storage needs project=... (or workspace=... for Bitbucket Cloud)"
+        elif not workspace and not host:
+            self._incomplete = ("Bitbucket Server storage needs host='https://bitbucket.example.com' "
+                                "(or workspace=... for Bitbucket Cloud)")
         self.project = project or None
         self.host_url = host or None
         self.workspace = workspace or None
@@ -64,6 +65,8 @@ class Bitbucket(HostedGitStorage):
         return {"Authorization": f"Bearer {credentials[0]}"}
 
     def api_base(self) -> str:
+        if self._incomplete:
+            raise FlowimgError(self._incomplete)
         return (self.host_url or CLOUD_API).rstrip("/")
 
     def repo_name(self) -> str:
