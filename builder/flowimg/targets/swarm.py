@@ -46,6 +46,7 @@ class SwarmTarget(Target):
         secret_ids: List[str] = []
         service_id: Optional[str] = None
         logs: Optional[_Logs] = None
+        task: Optional[Dict[str, Any]] = None
         try:
             references = [_create_secret(api, launch, index, key, value, secret_ids)
                           for index, (key, value) in enumerate(sorted(launch.secrets.items()))]
@@ -59,7 +60,8 @@ class SwarmTarget(Target):
             if logs is not None:
                 logs.stop()
             if service_id is not None:
-                _fence(api, service_id)
+                if task is None:  # timed out, interrupted or cancelled: its task may not have started
+                    _fence(api, service_id)
                 _remove_service(engine, service_id)
             for secret_id in secret_ids:
                 _remove_secret(api, secret_id)
