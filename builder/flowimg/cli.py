@@ -99,6 +99,7 @@ BackendOpt = typer.Option(None, "--backend", envvar="FLOWIMG_BACKEND",
                           help="Registry database: a postgresql://USER@HOST/DB URL, password from PGPASSWORD, "
                                "PGPASSFILE or FLOWIMG_BACKEND_PASSWORD_SECRET (default: SQLite under FLOWIMG_HOME).")
 ProjectOpt = typer.Option(..., "--project", help="Project the flows belong to.")
+FlowArg = typer.Argument(..., metavar="FLOW", help="Name of the registered flow.")
 
 
 def _warn_password(url: Optional[str]) -> None:
@@ -156,7 +157,7 @@ def register(path: List[str] = PathOpt,
 
 
 @app.command()
-def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the registered flow."), project: str = ProjectOpt,
+def run(flow: str = FlowArg, project: str = ProjectOpt,
         version: Optional[int] = typer.Option(None, "--version", help="Run this version (default: the latest)."),
         param: List[str] = typer.Option([], "--param", help="A parameter as name=value (JSON values decoded). Repeatable."),
         image: Optional[str] = typer.Option(None, "--image", help="Run inside this image; the runtime fetches the flow there."),
@@ -181,7 +182,7 @@ def run(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the regist
 
 
 @app.command()
-def deploy(flow: str = typer.Argument(..., metavar="FLOW", help="Name of the registered flow."), project: str = ProjectOpt,
+def deploy(flow: str = FlowArg, project: str = ProjectOpt,
            version: Optional[int] = typer.Option(None, "--version", help="Deploy this version (default: the latest)."),
            compose: bool = typer.Option(False, "--compose", help="Write a docker compose file."),
            kubernetes: bool = typer.Option(False, "--kubernetes", help="Write a Kubernetes CronJob (scheduled flow) or Job."),
@@ -273,7 +274,7 @@ def flows_list(project: Optional[str] = typer.Option(None, "--project", help="On
 
 
 @flows_app.command("show")
-def flows_show(flow: str = typer.Argument(..., metavar="FLOW", help="Flow name."), project: str = ProjectOpt,
+def flows_show(flow: str = FlowArg, project: str = ProjectOpt,
                backend: Optional[str] = BackendOpt) -> None:
     """Every version of one flow, with IDs, storage, labels and parameters."""
     import json
@@ -342,7 +343,7 @@ def runs_cancel(run_id: str = RunIdArg, backend: Optional[str] = BackendOpt) -> 
 
 
 @schedule_app.command("pause")
-def schedule_pause(flow: str = typer.Argument(..., metavar="FLOW", help="Flow name."), project: str = ProjectOpt,
+def schedule_pause(flow: str = FlowArg, project: str = ProjectOpt,
                    backend: Optional[str] = BackendOpt) -> None:
     """Stop scheduling the flow; its upcoming scheduled runs are removed."""
     from .scheduling import pause
@@ -353,7 +354,7 @@ def schedule_pause(flow: str = typer.Argument(..., metavar="FLOW", help="Flow na
 
 
 @schedule_app.command("resume")
-def schedule_resume(flow: str = typer.Argument(..., metavar="FLOW", help="Flow name."), project: str = ProjectOpt,
+def schedule_resume(flow: str = FlowArg, project: str = ProjectOpt,
                     backend: Optional[str] = BackendOpt) -> None:
     """Schedule the flow again: its next runs are created."""
     from .scheduling import resume
