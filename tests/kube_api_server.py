@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from git_services import LocalServer
+
 PATH = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[a-z0-9-]+)/(?P<plural>jobs|cronjobs)(?:/(?P<name>[a-z0-9-]+))?$")
 KINDS = {"jobs": "Job", "cronjobs": "CronJob"}
 
@@ -106,12 +108,7 @@ def serve(api: FakeApiServer) -> Tuple[ThreadingHTTPServer, str]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
             code, answer = api.handle(self.command, self.path, self.headers, body)
-            data = json.dumps(answer).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            LocalServer.send(self, code, answer)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
