@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from .errors import FlowimgError
 from .flow import Flow
 from .loading import NoFlowFound, load_module, load_script
+from .record import Record
 
 
-@dataclass
-class FoundFlow:
+class FoundFlow(Record):
+    __slots__ = ("flow", "source", "script_path")
     flow: Flow
     source: str                 # what the user named, for messages
     script_path: Optional[str]  # the local script, when the flow came from one
+
+    def __init__(self, flow: Flow, source: str, script_path: Optional[str]) -> None:
+        self.flow, self.source, self.script_path = flow, source, script_path
 
 
 def expand_paths(paths: Iterable[str]) -> List[str]:

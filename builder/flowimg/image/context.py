@@ -16,12 +16,12 @@ import io
 import os
 import stat
 import tarfile
-from dataclasses import dataclass, field
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
+from ..record import Record
 from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, ignored, parse_rules
 from .spec import CODE_DIR, ImageSpec
 
@@ -30,30 +30,41 @@ RUNTIME_DIR = "flowimg/lib"
 DEFAULT_RULES = parse_rules(list(DEFAULT_PATTERNS))
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Record):
     """One context member: a local file or folder, a symlink (kept as a link) or bytes made here."""
 
+    __slots__ = ("kind", "path", "target", "data", "executable")
     kind: str  # file | dir | link | blob
-    path: str = ""
-    target: str = ""
-    data: bytes = b""
-    executable: bool = False
+    path: str
+    target: str
+    data: bytes
+    executable: bool
+
+    def __init__(self, kind: str, path: str = "", target: str = "", data: bytes = b"",
+                 executable: bool = False) -> None:
+        self.kind, self.path, self.target, self.data, self.executable = kind, path, target, data, executable
 
 
-@dataclass
-class Collected:
-    entries: Dict[str, Entry] = field(default_factory=dict)
-    excluded: List[str] = field(default_factory=list)
-    patterns: List[str] = field(default_factory=list)
+class Collected(Record):
+    __slots__ = ("entries", "excluded", "patterns")
+    entries: Dict[str, Entry]
+    excluded: List[str]
+    patterns: List[str]
+
+    def __init__(self) -> None:
+        self.entries, self.excluded, self.patterns = {}, [], []
 
 
-@dataclass(frozen=True)
-class BuildContext:
+class BuildContext(Record):
+    __slots__ = ("digest", "names", "excluded", "patterns")
     digest: str
     names: Tuple[str, ...]
-    excluded: Tuple[str, ...] = ()  # local paths left out by .flowimgignore and the default patterns
-    patterns: Tuple[str, ...] = ()  # the ignore patterns applied to mapped folders
+    excluded: Tuple[str, ...]  # local paths left out by .flowimgignore and the default patterns
+    patterns: Tuple[str, ...]  # the ignore patterns applied to mapped folders
+
+    def __init__(self, digest: str, names: Tuple[str, ...], excluded: Tuple[str, ...] = (),
+                 patterns: Tuple[str, ...] = ()) -> None:
+        self.digest, self.names, self.excluded, self.patterns = digest, names, excluded, patterns
 
 
 def _fix(root: Optional[str]) -> str:

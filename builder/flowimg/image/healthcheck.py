@@ -21,12 +21,12 @@ import tarfile
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_LABEL, MANIFEST_PATH, dumps, loads
+from ..record import Record
 from .layers import DEPS_DIR, RUNTIME_LIB, Layer
 from .spec import covered_by_files
 
@@ -91,12 +91,15 @@ def environment_fingerprint(image: PlatformImage) -> str:
     return "sha256:" + hashlib.sha256(text).hexdigest()
 
 
-@dataclass(frozen=True)
-class Passed:
+class Passed(Record):
     """An environment the engine checked: the image's Python X.Y and the digest that passed."""
 
+    __slots__ = ("python", "digest")
     python: str
     digest: str
+
+    def __init__(self, python: str, digest: str) -> None:
+        self.python, self.digest = python, digest
 
 
 def _record_path(fingerprint: str) -> str:
@@ -220,12 +223,15 @@ def _prune(folder: str, before: float) -> None:
 
 
 # -- planning and running --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FastCheck:
+class FastCheck(Record):
+    __slots__ = ("python", "interpreter", "passed", "python_path")
     python: str
     interpreter: str
     passed: str  # the digest whose check in the engine vouches for this environment
     python_path: Tuple[str, ...]  # the runtime's and dependencies' folders, in PYTHONPATH order
+
+    def __init__(self, python: str, interpreter: str, passed: str, python_path: Tuple[str, ...]) -> None:
+        self.python, self.interpreter, self.passed, self.python_path = python, interpreter, passed, python_path
 
 
 def plan_fast_check(spec: ImageSpec, image: PlatformImage, host_platform: str) -> Tuple[Optional[FastCheck], str]:

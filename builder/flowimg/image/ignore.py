@@ -6,19 +6,23 @@ The last rule that matches a path (or one of its folders) decides, as in Docker.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import List, Pattern, Tuple
+
+from ..record import Record
 
 IGNORE_FILE = ".flowimgignore"
 # Never wanted in an image and often secret: repositories (tokens in .git/config), env files, venvs.
 DEFAULT_PATTERNS = ("**/.git", "**/.env*", "**/.venv", "**/__pycache__", "**/*.pyc")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Record):
+    __slots__ = ("pattern", "negate", "regex")
     pattern: str
     negate: bool
     regex: Pattern[str]
+
+    def __init__(self, pattern: str, negate: bool, regex: Pattern[str]) -> None:
+        self.pattern, self.negate, self.regex = pattern, negate, regex
 
 
 def _translate(pattern: str) -> str:

@@ -13,13 +13,13 @@ import io
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FlowimgError
 from ..home import read_cached, write_cached
 from ..manifest import MANIFEST_PATH
+from ..record import Record
 from .context import Collected, Entry, add_source, package_sources, write_tar
 from .spec import ImageSpec
 
@@ -38,20 +38,26 @@ _PIP_PLATFORMS = {
 }
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Record):
     """One gzip layer blob; `inputs` says what it was made from, for `plan`'s "why did it change".
 
     A layer from the cache keeps only its file's path: the bytes are read when a push uploads them."""
 
+    __slots__ = ("role", "digest", "size", "diff_id", "created_by", "inputs", "data", "path")
+    _not_shown = _not_compared = ("data",)
     role: str
     digest: str
     size: int
     diff_id: str
     created_by: str
-    inputs: Tuple[str, ...] = ()
-    data: Optional[bytes] = field(default=None, repr=False, compare=False)
-    path: Optional[str] = None
+    inputs: Tuple[str, ...]
+    data: Optional[bytes]
+    path: Optional[str]
+
+    def __init__(self, role: str, digest: str, size: int, diff_id: str, created_by: str, inputs: Tuple[str, ...] = (),
+                 data: Optional[bytes] = None, path: Optional[str] = None) -> None:
+        self.role, self.digest, self.size, self.diff_id, self.created_by = role, digest, size, diff_id, created_by
+        self.inputs, self.data, self.path = inputs, data, path
 
     @property
     def blob(self) -> bytes:

@@ -7,10 +7,10 @@ otherwise the name lives on Docker Hub (`team/flows` is `docker.io/team/flows`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FlowimgError
+from ..record import Record
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -23,12 +23,16 @@ _REMAINDER = re.compile(rf"(?P<path>{_PATH})(?::(?P<tag>{TAG.pattern}))?(?:@(?P<
 NAME_MAX = 255
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(Record):
+    __slots__ = ("registry", "path", "tag", "digest")
     registry: Optional[str]  # None: Docker Hub
     path: str
-    tag: Optional[str] = None
-    digest: Optional[str] = None
+    tag: Optional[str]
+    digest: Optional[str]
+
+    def __init__(self, registry: Optional[str], path: str, tag: Optional[str] = None,
+                 digest: Optional[str] = None) -> None:
+        self.registry, self.path, self.tag, self.digest = registry, path, tag, digest
 
     @property
     def repository(self) -> str:

@@ -15,10 +15,10 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ..errors import FlowimgError
+from ..record import Record
 from .layers import OCI_CONFIG, OCI_LAYER, Layer, code_layer, dependency_layer, image_config, runtime_layer
 from .registry_client import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, Credentials, Registry, sha256_digest
 from .spec import ImageSpec
@@ -28,21 +28,30 @@ BUILDERS = ("auto", "docker", "registry")
 _DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
-@dataclass
-class BuildOptions:
+class BuildOptions(Record):
     """How to build, as opposed to what (the storage's settings): chosen per command, never registered."""
 
-    builder: Optional[str] = None  # None: the storage's, else docker
-    platforms: Tuple[str, ...] = ()
-    load: bool = False
-    output: Optional[str] = None
-    credentials: Optional[Credentials] = field(default=None, repr=False)
+    __slots__ = ("builder", "platforms", "load", "output", "credentials")
+    _not_shown = ("credentials",)
+    builder: Optional[str]  # None: the storage's, else docker
+    platforms: Tuple[str, ...]
+    load: bool
+    output: Optional[str]
+    credentials: Optional[Credentials]
+
+    def __init__(self, builder: Optional[str] = None, platforms: Tuple[str, ...] = (), load: bool = False,
+                 output: Optional[str] = None, credentials: Optional[Credentials] = None) -> None:
+        self.builder, self.platforms, self.load, self.output, self.credentials = (
+            builder, platforms, load, output, credentials)
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(Record):
+    __slots__ = ("builder", "reason")
     builder: str
     reason: str
+
+    def __init__(self, builder: str, reason: str) -> None:
+        self.builder, self.reason = builder, reason
 
 
 def check_builder(name: str) -> str:
@@ -170,13 +179,18 @@ def _by_digest(cache_dir: Optional[str], digest: str, fetch: Callable[[], bytes]
 
 
 # -- assembling ------------------------------------------------------------------------------------
-@dataclass
-class PlatformImage:
+class PlatformImage(Record):
+    __slots__ = ("platform", "base_layers", "layers", "config", "manifest")
     platform: str
     base_layers: List[Dict[str, Any]]
     layers: List[Layer]
     config: bytes
     manifest: bytes
+
+    def __init__(self, platform: str, base_layers: List[Dict[str, Any]], layers: List[Layer], config: bytes,
+                 manifest: bytes) -> None:
+        self.platform, self.base_layers, self.layers, self.config, self.manifest = (
+            platform, base_layers, layers, config, manifest)
 
     @property
     def digest(self) -> str:
@@ -187,12 +201,16 @@ class PlatformImage:
                 "platform": parse_platform(self.platform)}
 
 
-@dataclass
-class Assembly:
+class Assembly(Record):
+    __slots__ = ("base_host", "base_repository", "images", "index")
     base_host: str
     base_repository: str
     images: List[PlatformImage]
     index: Optional[bytes]  # None for one platform: the manifest itself is tagged
+
+    def __init__(self, base_host: str, base_repository: str, images: List[PlatformImage],
+                 index: Optional[bytes]) -> None:
+        self.base_host, self.base_repository, self.images, self.index = base_host, base_repository, images, index
 
     @property
     def top(self) -> Tuple[bytes, str]:
@@ -290,12 +308,15 @@ def assemble(spec: ImageSpec, platforms: Sequence[str], runtime_packages: Sequen
 
 
 # -- pushing -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BlobStep:
+class BlobStep(Record):
+    __slots__ = ("digest", "size", "what", "action")
     digest: str
     size: int
     what: str     # base layer, dependencies, runtime, code, config
     action: str   # present | mount | copy | upload
+
+    def __init__(self, digest: str, size: int, what: str, action: str) -> None:
+        self.digest, self.size, self.what, self.action = digest, size, what, action
 
 
 SMALL_BLOB = 1024 * 1024  # our own blobs up to this size are sent rather than asked about first

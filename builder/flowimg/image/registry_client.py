@@ -17,10 +17,10 @@ import os
 import socket
 import time
 import urllib.parse
-from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import FlowimgError
+from ..record import Record
 from .http1 import Connection, Disconnected
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -38,10 +38,14 @@ class RegistryError(FlowimgError):
     """A registry refused or did not answer; the message names the registry and the fix."""
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Record):
+    __slots__ = ("username", "password")
+    _not_shown = ("password",)
     username: str
-    password: str = field(repr=False)
+    password: str
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username, password
 
 
 def sha256_digest(data: bytes) -> str:
@@ -141,11 +145,14 @@ def parse_challenge(header: str) -> Tuple[str, Dict[str, str]]:
     return scheme.lower(), params
 
 
-@dataclass
-class _Response:
+class _Response(Record):
+    __slots__ = ("status", "headers", "body")
     status: int
     headers: Dict[str, str]
     body: bytes
+
+    def __init__(self, status: int, headers: Dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
 
     def error_text(self) -> str:
         try:

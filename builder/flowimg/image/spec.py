@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import FlowimgError
+from ..record import Record
 from .reference import TAG, parse_reference
 
 CODE_DIR = "code"  # the build context's folder laid out as the image's filesystem
@@ -15,30 +15,45 @@ RESERVED_DIR = "/opt/flowimg"  # the manifest, the runtime, pickles: flowimg's o
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
-class FileCopy:
+class FileCopy(Record):
     """One `files` entry: a local file or folder and where it lands in the image."""
 
+    __slots__ = ("source", "dest", "context_name")
     source: str
     dest: str
     context_name: str
 
+    def __init__(self, source: str, dest: str, context_name: str) -> None:
+        self.source, self.dest, self.context_name = source, dest, context_name
 
-@dataclass(frozen=True)
-class ImageSpec:
+
+class ImageSpec(Record):
+    __slots__ = ("base_image", "repository", "tag", "copies", "python_dependencies", "wheelhouse", "env_vars",
+                 "extra_commands", "user_dockerfile", "pickles", "manifest_text", "labels", "user")
     base_image: str
     repository: str
     tag: str
-    copies: Tuple[FileCopy, ...] = ()
-    python_dependencies: Tuple[str, ...] = ()
-    wheelhouse: Optional[str] = None
-    env_vars: Tuple[Tuple[str, str], ...] = ()
-    extra_commands: Tuple[str, ...] = ()
-    user_dockerfile: Optional[str] = None
-    pickles: Tuple[Tuple[str, bytes], ...] = ()  # (image path, bytes)
-    manifest_text: str = "{}"
-    labels: Dict[str, str] = field(default_factory=dict)
-    user: Optional[str] = None  # USER of the image: flows run as it; None keeps the base image's
+    copies: Tuple[FileCopy, ...]
+    python_dependencies: Tuple[str, ...]
+    wheelhouse: Optional[str]
+    env_vars: Tuple[Tuple[str, str], ...]
+    extra_commands: Tuple[str, ...]
+    user_dockerfile: Optional[str]
+    pickles: Tuple[Tuple[str, bytes], ...]  # (image path, bytes)
+    manifest_text: str
+    labels: Dict[str, str]
+    user: Optional[str]  # USER of the image: flows run as it; None keeps the base image's
+
+    def __init__(self, base_image: str, repository: str, tag: str, copies: Tuple[FileCopy, ...] = (),
+                 python_dependencies: Tuple[str, ...] = (), wheelhouse: Optional[str] = None,
+                 env_vars: Tuple[Tuple[str, str], ...] = (), extra_commands: Tuple[str, ...] = (),
+                 user_dockerfile: Optional[str] = None, pickles: Tuple[Tuple[str, bytes], ...] = (),
+                 manifest_text: str = "{}", labels: Optional[Dict[str, str]] = None,
+                 user: Optional[str] = None) -> None:
+        self.base_image, self.repository, self.tag, self.copies = base_image, repository, tag, copies
+        self.python_dependencies, self.wheelhouse, self.env_vars = python_dependencies, wheelhouse, env_vars
+        self.extra_commands, self.user_dockerfile, self.pickles = extra_commands, user_dockerfile, pickles
+        self.manifest_text, self.labels, self.user = manifest_text, {} if labels is None else labels, user
 
     @property
     def image_ref(self) -> str:
