@@ -244,3 +244,42 @@ def test_flowimg_healthcheck_engine_forces_the_engine_and_a_bad_value_is_one_lin
     assert "(in the engine: FLOWIMG_HEALTHCHECK=engine)" in forced.stderr and "Checked here" not in forced.stderr
     assert engine_events(started, ended, image_name)
     assert manifest_of(REGISTRY, image_name)[2] in forced.stdout
+
+
+def test_the_next_build_of_a_command_line_checks_with_an_interpreter_started_with_it(cli, tmp_path, base_in_registry,
+                                                                                    image_name):
+    """image/prestart.py: the answer is always a fresh check's, and nothing of the interpreter stays behind."""
+    script = write_flow(tmp_path / "flows", image_name, base_in_registry)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp)}
+    started_note = "(its interpreter started with the build)"
+    cli("build", "-p", str(script), env=env)  # in the engine
+    edit(script, "print(data)", "print('edited', data)")
+    fresh = cli("build", "-p", str(script), env=env).stderr
+    assert "Checked here with Python" in fresh and started_note not in fresh  # nothing remembered yet
+    edit(script, "print('edited', data)", "print('edited again', data)")
+    warm = cli("build", "-p", str(script), env=env)
+    assert f"passed the check in the engine {started_note}" in warm.stderr
+    digest = manifest_of(REGISTRY, image_name)[2]
+    assert digest in warm.stdout
+    assert list(temp.iterdir()) == []
+    assert str(temp) not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+    # A failure found by the started interpreter is the same one line, and the tag stays.
+    edit(script, "import Docker\n", "import Docker\nimport yaml\n")
+    error = one_line_error(cli("build", "-p", str(script), ok=False, env=env))
+    assert error.startswith("Error: health check failed here, with Python")
+    assert "the flow script raised ModuleNotFoundError: No module named 'yaml'" in error
+    assert manifest_of(REGISTRY, image_name)[2] == digest and list(temp.iterdir()) == []
+
+    # A file in WORKDIR shadowing a module the started interpreter imported: it is not used, and the fresh
+    # check fails as the image would (its python puts WORKDIR first on sys.path).
+    edit(script, "import yaml\n", "")
+    cli("build", "-p", str(script), env=env)
+    shadow = tmp_path / "flows" / "inspect.py"
+    shadow.write_text("raise RuntimeError('a shadowed stdlib module')\n")
+    edit(script, "files={", f"files={{{str(shadow)!r}: '/inspect.py', ")
+    shadowed = cli("build", "-p", str(script), ok=False, env=env)
+    assert "a shadowed stdlib module" in one_line_error(shadowed) and started_note not in shadowed.stderr
+    assert list(temp.iterdir()) == []

@@ -84,6 +84,16 @@ def _traceback() -> None:
 def main() -> None:
     try:
         lean = lean_command(sys.argv[1:])
+        if lean is not None and lean[0] == "build":
+            from .image import prestart
+
+            prestart.start(sys.argv[1:])  # its health check's interpreter imports while the flows load
+            try:
+                from .build_commands import build
+
+                return guarded(lambda: build(**lean[1]), lambda: False)
+            finally:
+                prestart.discard()
         if lean is not None:
             from . import build_commands
 

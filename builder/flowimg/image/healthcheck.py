@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
-from ..manifest import MANIFEST_LABEL, MANIFEST_PATH, dumps, loads
+from ..manifest import MANIFEST_LABEL, dumps, loads
 from ..record import Record
+from . import prestart
 from .layers import DEPS_DIR, RUNTIME_LIB, Layer
 from .spec import covered_by_files
 
@@ -40,11 +41,14 @@ MODES = ("auto", "engine")
 CHECK_TIMEOUT = 600.0  # seconds, for loading every flow once
 UNUSED_FOR = 14 * 24 * 3600.0  # seconds an unpacked layer stays in the cache unused
 # What the image runs (`python3 -m flowimg.runtime --check`), with sys.path as the image has it.
-_BOOT = ("import sys\n"
+# It ends with os._exit: only loaded, nothing to clean up, and tearing down the modules took longer than the check.
+_BOOT = ("import os, sys\n"
          "sys.path[:] = sys.argv[1:] + [p for p in sys.path if p]\n"
          "del sys.argv[1:]\n"
          "from flowimg.runtime import main\n"
-         "sys.exit(main(['--check']))\n")
+         "code = main(['--check'])\n"
+         "sys.stdout.flush(), sys.stderr.flush()\n"
+         "os._exit(code or 0)\n")
 
 
 def healthcheck_mode() -> str:
@@ -281,32 +285,44 @@ def _image_env(config: Dict[str, Any]) -> Dict[str, str]:
 
 def run_fast_check(check: FastCheck, spec: ImageSpec, image: PlatformImage, log: Log) -> None:
     """The image's own `--check`, run here by `check.interpreter` on the code layer unpacked in a temporary
-    folder: the flows' scripts and pickles at their image paths, the image's env, WORKDIR and sys.path."""
+    folder: the flows' scripts and pickles at their image paths, the image's env, WORKDIR and sys.path.
+    The interpreter may have been started with the build (image/prestart.py); it then only loads the flows."""
     code = next(layer for layer in image.layers if layer.role == "code")
     config = json.loads(image.config)
-    with tempfile.TemporaryDirectory(prefix="flowimg-check-") as temp:
-        root = os.path.realpath(temp)
+    settings = prestart.settings_for(check.interpreter, check.python_path, _image_env(config),
+                                     (config.get("config") or {}).get("WorkingDir") or "/")
+    started = prestart.take(settings)
+    root = started.root if started is not None else os.path.realpath(tempfile.mkdtemp(prefix="flowimg-check-"))
+    try:
         try:
             unpack_layer(code.blob, root)
         except FlowimgError as exc:
             raise FlowimgError(f"health check failed here (the tag was not moved): the code layer: {exc}; check "
                                "the files mapping") from None
-        manifest_path = os.path.join(root, *MANIFEST_PATH.strip("/").split("/"))
+        manifest_path = prestart.manifest_in(root)
         with open(manifest_path, "w", encoding="utf-8") as fh:
             fh.write(dumps(rooted_manifest(loads(spec.manifest_text, spec.image_ref), root)))
-        workdir = os.path.join(root, ((config.get("config") or {}).get("WorkingDir") or "/").lstrip("/"))
+        workdir = prestart.workdir_in(root, settings["workdir"])
         if not os.path.lexists(workdir):  # the image's WORKDIR, empty here but first on sys.path all the same
             os.makedirs(workdir)
         cwd = workdir if os.path.isdir(workdir) else root
-        env = dict(_image_env(config), FLOWIMG_MANIFEST=manifest_path)
         try:
-            result = subprocess.run([check.interpreter, "-I", "-S", "-c", _BOOT, cwd, *check.python_path],
-                                    cwd=cwd, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT)
+            answer = started.run(cwd, CHECK_TIMEOUT) if started is not None else None
+            if answer is None:
+                env = dict(settings["env"], FLOWIMG_MANIFEST=manifest_path)
+                result = subprocess.run([check.interpreter, "-I", "-S", "-c", _BOOT, cwd, *check.python_path],
+                                        cwd=cwd, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT)
+                answer = result.returncode, result.stdout, result.stderr
         except subprocess.TimeoutExpired:
             raise FlowimgError(f"health check failed here (the tag was not moved): loading the flows took over "
                                f"{CHECK_TIMEOUT:.0f} s; make the scripts load faster") from None
-        output = (result.stdout + "\n" + result.stderr).replace(root + "/", "/").replace(root, "/")
-    if result.returncode != 0:
+        returncode, stdout, stderr = answer
+        output = (stdout + "\n" + stderr).replace(root + "/", "/").replace(root, "/")
+    finally:
+        if started is not None:
+            started.close()
+        shutil.rmtree(root, ignore_errors=True)
+    if returncode != 0:
         problems = [line for line in output.splitlines() if line.strip()][-6:]
         hint = ""
         if "ModuleNotFoundError" in output:
@@ -314,6 +330,8 @@ def run_fast_check(check: FastCheck, spec: ImageSpec, image: PlatformImage, log:
                     f"{MODE_ENV}=engine")
         raise FlowimgError(f"health check failed here, with Python {check.python} and the image's own packages "
                            f"(the tag was not moved): {' | '.join(problems)}{hint}")
+    prestart.remember(settings)
     log(f"Checked here with Python {check.python} and the image's own packages: only the code changed since "
-        f"{check.passed[:19]} passed the check in the engine")
+        f"{check.passed[:19]} passed the check in the engine" + (" (its interpreter started with the build)"
+                                                                  if started is not None else ""))
 

@@ -1,0 +1,178 @@
+"""The health check's interpreter, started as soon as `flowimg build` starts.
+
+A check here (image/healthcheck.py) spends most of its time starting Python and importing flowimg, not
+loading the flows. The same build command is run again and again after task edits, so the settings of its
+last check here (interpreter, the image's packages, env and WORKDIR) are remembered per command line, and
+the next run of that command line starts that interpreter at once: it imports while this process loads
+the flow script and assembles the image, then waits. When the check comes, a matching interpreter only
+loads the flows. Anything that differs (interpreter, packages, env, WORKDIR, or a name in WORKDIR that
+would shadow a module it already imported) ends it unused and the check starts afresh, so the outcome is
+always that of a fresh check.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
+
+from ..home import cache_path, read_cached, write_cached
+from ..manifest import MANIFEST_PATH
+
+if TYPE_CHECKING:
+    import subprocess
+
+# Imports what a flow script built with Docker storage imports, says which top-level modules it holds, waits for
+# "go", then runs the check as image/healthcheck.py's _BOOT does.
+_BOOT = ("import os, sys\n"
+         "sys.path[:] = sys.argv[1:] + [p for p in sys.path if p]\n"
+         "del sys.argv[1:]\n"
+         "import importlib.util, inspect\n"
+         "import flowimg.core.flow, flowimg.core.task, flowimg.loading, flowimg.storage.docker\n"
+         "import flowimg.engine.state, flowimg.tasks.core.function, flowimg.triggers, flowimg.utilities.tasks\n"
+         "from flowimg.runtime import main\n"
+         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), flush=True)\n"
+         "if sys.stdin.readline().strip() != 'go':\n"
+         "    os._exit(0)\n"
+         "importlib.invalidate_caches()\n"
+         "code = main(['--check'])\n"
+         "sys.stdout.flush(), sys.stderr.flush()\n"
+         "os._exit(code or 0)\n")
+
+_key: Optional[str] = None
+_started: Optional["Started"] = None
+
+
+def command_key(argv: Sequence[str], cwd: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps([cwd, *argv]).encode()).hexdigest()[:32]
+
+
+def _record_path(key: str) -> str:
+    return cache_path("healthchecks", "prestart", key + ".json")
+
+
+class Started:
+    """A check interpreter importing, then waiting in its own folder for the code layer and "go"."""
+
+    def __init__(self, settings: Dict[str, Any], root: str, cwd: str, process: "subprocess.Popen[str]") -> None:
+        self.settings, self.root, self.cwd, self.process = settings, root, cwd, process
+
+    def run(self, cwd: str, timeout: float) -> Optional[Tuple[int, str, str]]:
+        """(exit code, stdout, stderr) of the check, or None when this interpreter cannot give a fresh
+        check's answer: it failed to start, or `cwd` holds a name that would shadow a module it imported."""
+        assert self.process.stdout is not None and self.process.stdin is not None
+        loaded = set(self.process.stdout.readline().split())
+        if not loaded or loaded & _top_level_names(cwd):
+            return None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        stdout, stderr = self.process.communicate(timeout=timeout)
+        return self.process.returncode, stdout, stderr
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            _quietly(self.process.stdin)
+            try:
+                self.process.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - an interpreter that ignores end of input is killed
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr, self.process.stdin):
+            _quietly(stream)
+        _remove(self.root)
+
+
+def _remove(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _quietly(stream: Optional[IO[str]]) -> None:
+    try:
+        if stream is not None:
+            stream.close()
+    except OSError:
+        pass
+
+
+def _top_level_names(folder: str) -> set:
+    """Module names a folder first on sys.path provides: modules, packages, and namespace folders."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return set()
+    return {name.split(".", 1)[0] for name in names if "." not in name or name.endswith((".py", ".pyc", ".so"))}
+
+
+def start(argv: Sequence[str]) -> None:
+    """Start the interpreter the last run of this command line checked with, if it ran a check here."""
+    global _key, _started
+    _key = command_key(argv, os.getcwd())
+    found = read_cached(_record_path(_key))
+    if found is None:
+        return
+    try:
+        settings = json.loads(found)
+        _started = _spawn(settings)
+    except (ValueError, KeyError, TypeError, OSError):
+        _started = None  # a damaged record or a missing interpreter: the check starts afresh
+
+
+def _spawn(settings: Dict[str, Any]) -> Started:
+    import subprocess
+    import tempfile
+
+    root = os.path.realpath(tempfile.mkdtemp(prefix="flowimg-check-"))
+    try:
+        cwd = workdir_in(root, settings["workdir"])
+        os.makedirs(cwd, exist_ok=True)
+        env = dict(settings["env"], FLOWIMG_MANIFEST=manifest_in(root))
+        process = subprocess.Popen([settings["interpreter"], "-I", "-S", "-c", _BOOT, cwd, *settings["python_path"]],
+                                   cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+    except BaseException:
+        _remove(root)
+        raise
+    return Started(settings, root, cwd, process)
+
+
+def workdir_in(root: str, workdir: str) -> str:
+    return os.path.join(root, workdir.lstrip("/"))
+
+
+def manifest_in(root: str) -> str:
+    return os.path.join(root, *MANIFEST_PATH.strip("/").split("/"))
+
+
+def settings_for(interpreter: str, python_path: Sequence[str], env: Dict[str, str], workdir: str) -> Dict[str, Any]:
+    return {"interpreter": interpreter, "python_path": list(python_path), "env": env, "workdir": workdir}
+
+
+def take(settings: Dict[str, Any]) -> Optional[Started]:
+    """The started interpreter if it was started with exactly these settings; else it is ended unused."""
+    global _started
+    started, _started = _started, None
+    if started is not None and started.settings != settings:
+        started.close()
+        return None
+    return started
+
+
+def remember(settings: Dict[str, Any]) -> None:
+    """Settings for the next run of this command line (only a command line `start` saw is remembered)."""
+    if _key is None:
+        return
+    path = _record_path(_key)
+    text = json.dumps(settings, sort_keys=True).encode()
+    if read_cached(path) != text:
+        write_cached(path, text)
+
+
+def discard() -> None:
+    """End an interpreter no check took (an unchanged image, a failed build)."""
+    global _started
+    started, _started = _started, None
+    if started is not None:
+        started.close()
