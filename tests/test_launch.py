@@ -86,3 +86,51 @@ def test_a_lean_error_is_one_line_and_imports_no_typer(tmp_path):
     assert result.stdout.split() == ["1", "False"]
     assert result.stderr.strip().splitlines() == [
         "Error: path 'missing.py' does not exist; give a flow file, a folder or a glob"]
+
+
+# -- help pages ----------------------------------------------------------------------------------------------
+HELP_PROBE = ("import sys\nsys.argv = ['flowimg'] + sys.argv[1:]\nfrom flowimg.launch import main\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\nelse:\n    code = 0\n"
+              "print('exit', code, 'typer' in sys.modules, file=sys.stderr)\n")
+
+
+def help_request(home, *argv, columns="80"):
+    return subprocess.run([sys.executable, "-c", HELP_PROBE, *argv], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "FLOWIMG_HOME": str(home), "COLUMNS": columns})
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["build", "--help"], ["runs", "list", "--help"]])
+def test_a_help_page_typer_printed_is_printed_again_without_typer(tmp_path, argv):
+    first = help_request(tmp_path / "home", *argv)
+    assert first.stderr.splitlines()[-1] == "exit 0 True" and first.stdout.startswith("Usage: flowimg ")
+    second = help_request(tmp_path / "home", *argv)
+    assert second.stderr.splitlines()[-1] == "exit 0 False"
+    assert second.stdout == first.stdout
+    wide = help_request(tmp_path / "home", *argv, columns="60")  # another width is another page, from typer
+    assert wide.stderr.splitlines()[-1] == "exit 0 True"
+    assert wide.stdout == help_request(tmp_path / "other", *argv, columns="60").stdout != first.stdout
+
+
+def test_a_usage_error_is_never_kept_and_a_damaged_page_is_not_printed(tmp_path):
+    for _ in range(2):
+        wrong = help_request(tmp_path / "home", "nosuch", "--help")
+        assert wrong.stderr.splitlines()[-1] == "exit 2 True" and "No such command 'nosuch'" in wrong.stderr
+    assert not (tmp_path / "home" / "cache" / "help").exists()
+    page = help_request(tmp_path / "home", "--help").stdout
+    [kept] = (tmp_path / "home" / "cache" / "help").iterdir()
+    kept.write_text('["another request"]\nUsage: something else\n')
+    again = help_request(tmp_path / "home", "--help")
+    assert again.stdout == page and again.stderr.splitlines()[-1] == "exit 0 True"
+
+
+def test_a_changed_source_is_a_new_page(tmp_path, monkeypatch):
+    from flowimg import help_pages
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "cli.py").write_text("HELP = 'one'\n")
+    monkeypatch.setattr(help_pages, "_PACKAGE", str(tmp_path / "pkg"))
+    before = help_pages._key(["--help"], "flowimg")
+    assert help_pages._key(["--help"], "flowimg") == before
+    (tmp_path / "pkg" / "cli.py").write_text("HELP = 'three'\n")  # file times can be coarser than the test
+    assert help_pages._key(["--help"], "flowimg") != before
+    assert help_pages._key(["build", "--help"], "flowimg") != help_pages._key(["--help"], "flowimg")

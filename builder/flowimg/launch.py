@@ -99,6 +99,17 @@ def main() -> None:
 
             command, kwargs = lean
             return guarded(lambda: getattr(build_commands, command)(**kwargs), lambda: False)
+        from . import help_pages
+
+        if help_pages.is_request(sys.argv[1:]):
+            page = help_pages.cached(sys.argv[1:], sys.argv[0])
+            if page is not None:
+                sys.stdout.write(page)
+                return None
+            from . import cli
+
+            return help_pages.print_and_keep(sys.argv[1:], sys.argv[0],
+                                             lambda: guarded(cli.app, lambda: bool(cli._state["debug"])))
         from . import cli
 
         guarded(cli.app, lambda: bool(cli._state["debug"]))
