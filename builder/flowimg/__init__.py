@@ -6,9 +6,12 @@ Names load on first use so `import flowimg` stays fast inside images.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from .errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -3,9 +3,12 @@ line, and the typer commands of the same names call them."""
 from __future__ import annotations
 
 import sys
-from typing import Any, List, Optional
 
 from .errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 
 def say(message: str) -> None:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional
 
 from .collect import FoundFlow
 from .errors import FlowimgError
 from .storage.base import Storage
 from .storage.docker import Docker
-from .log import Log
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .log import Log
+    from typing import Any, Dict, List, Optional
 
 
 def storages_of(found: List[FoundFlow], tag: Optional[str] = None) -> List[Storage]:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Dict, Iterable, List, Optional, Tuple
 
 from .errors import FlowimgError
 from .flow import Flow
 from .loading import NoFlowFound, load_module, load_script
 from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Tuple
 
 
 class FoundFlow(Record):

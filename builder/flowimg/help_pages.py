@@ -11,9 +11,12 @@ import json
 import os
 import sys
 import zlib
-from typing import Callable, List, Optional
 
 from .home import cache_path, read_cached, write_cached
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 

@@ -8,9 +8,12 @@ typer CLI, so help and usage errors stay typer's. A test holds the table below e
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 MANY, ONE = "many", "one"  # a repeatable option's values, or the last value given
 # command -> option spelling -> (parameter, MANY | ONE | the flag's value)

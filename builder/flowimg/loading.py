@@ -10,11 +10,14 @@ import json
 import os
 import sys
 import types
-from typing import Any, Dict, Optional
 
 from .errors import FlowimgError, MissingModule
 from .flow import Flow
 from .utilities.context import context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 PICKLE_MAGIC = b"FLOWIMG-PICKLE-1\n"
 SCRIPT_MODULE_NAME = "__flowimg_script__"

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, cast
 
 from .errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 SCHEMA_VERSION = 1
 MANIFEST_PATH = "/opt/flowimg/manifest.json"
@@ -53,7 +56,8 @@ def loads(text: str, source: str) -> Dict[str, Any]:
     problem = _manifest_problem(manifest)
     if problem:
         raise FlowimgError(f"the flowimg manifest in {source} is damaged ({problem}); rebuild the image")
-    return cast(Dict[str, Any], manifest)
+    checked: Dict[str, Any] = manifest
+    return checked
 
 
 def _typed(value: Any, where: str, kind: type, what: str) -> Optional[str]:
@@ -111,4 +115,5 @@ def flow_from_manifest(manifest: Dict[str, Any], name: str, source: str) -> Dict
     flows = manifest["flows"]
     if name not in flows:
         raise FlowimgError(f"no flow named '{name}' in {source}; it holds: {', '.join(sorted(flows)) or 'none'}")
-    return cast(Dict[str, Any], flows[name])
+    found: Dict[str, Any] = flows[name]
+    return found

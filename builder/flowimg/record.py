@@ -6,7 +6,9 @@ its fields in `__slots__` and spells out `__init__`; equality, hashing and repr 
 """
 from __future__ import annotations
 
-from typing import Any, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Tuple
 
 
 class Record:

@@ -1,7 +1,9 @@
 """Run configs are kept as data on the flow (`run_config=DockerRun(...)`); flowimg's CLI decides how to run."""
 from __future__ import annotations
 
-from typing import Any, Dict
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 
 class RunConfig:

@@ -6,7 +6,6 @@ import contextlib
 import socket
 import sys
 import threading
-from typing import Any, Callable, Deque, Iterator, List, Optional, TextIO
 
 from .backend.base import Backend, FlowVersion
 from .backend.runs import CANCELLED, FAILED, RUNNING, SUCCESS, now_iso
@@ -14,6 +13,10 @@ from .log import Log
 from .secrets import redact
 from .signals import exit_on_signals
 from .targets.base import LOG_TAIL_LINES, Outcome
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Deque, Iterator, List, Optional, TextIO
 
 
 class _Tee:

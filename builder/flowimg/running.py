@@ -5,7 +5,6 @@ import json
 import os
 import shlex
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .backend.base import Backend, FlowVersion
 from .core.running import check_parameters
@@ -16,7 +15,9 @@ from .storage import from_dict
 from .log import Log
 from .run_record import local_outcome, recorded
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
     from .targets import Launch
 
 RUNTIME_LIB = "/opt/flowimg/lib"

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import List, Optional, Sequence
 
 from .backend.runs import STATES, FlowRun
 from .errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 
 def state_name(text: str) -> str:

@@ -13,11 +13,14 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
 
 from .errors import FlowimgError
 from .core.structure import describe_structure_change, structure_hash
 from .manifest import MANIFEST_PATH, flow_from_manifest, loads, storage_problem, structure_problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
 
 
 def _log(message: str) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Dict, Iterable, List, Optional
 
 from .errors import FlowimgError
 from .home import flowimg_home
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional
 
 SECRETS_FILE = "secrets.json"
 # Set by a target that mounts a run's secrets as files (Docker Swarm secrets): the runtime reads them

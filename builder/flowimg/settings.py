@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 CONFIG_NAMES = ("flowimg.yaml", "flowimg.yml", "pyproject.toml")
 PROJECT_MARKERS = ("pyproject.toml", ".git", "flowimg.yaml", "flowimg.yml")

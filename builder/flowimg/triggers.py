@@ -1,10 +1,13 @@
 """Triggers: given the upstream states, may this task run? (False or TRIGGERFAIL: TriggerFailed.)"""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Union
 
 from .engine import signals
 from .engine.state import Mapped
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Union
 
 __all__ = ["all_successful", "all_failed", "all_finished", "always_run", "any_successful", "any_failed",
            "some_successful", "some_failed", "not_all_skipped", "manual_only"]

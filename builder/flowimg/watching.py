@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Dict, Iterable
 
 from .collect import expand_paths
 from .log import Log
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterable
 
 
 def _mtimes(paths: Iterable[str]) -> Dict[str, float]:

@@ -5,12 +5,15 @@ import hashlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from ..errors import FlowimgError
 from ..secrets import get_secret
 from .base import SQLBackend
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Sequence
 
 CONNECT_TIMEOUT_SECONDS = 10
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, List, Optional, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Sequence
 
 SCHEDULED, SUBMITTED, RUNNING = "Scheduled", "Submitted", "Running"
 SUCCESS, FAILED, CANCELLED, LOST = "Success", "Failed", "Cancelled", "Lost"

@@ -6,9 +6,12 @@ Databases made before the version table existed are recognised by their columns.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from ..errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Sequence, Tuple
 
 SCHEMA_VERSION = 3
 VERSION_TABLE = "flowimg_schema"

@@ -4,10 +4,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
 
 from ..errors import FlowimgError
 from .base import SQLBackend
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Sequence
 
 # Long enough to outwait any other registration; SQLite's own busy handler does the retrying.
 BUSY_TIMEOUT_SECONDS = 60.0

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from ..utilities.context import context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Environment variables that hold local secrets, by prefix (Prefect 1's spelling is read too).
 ENV_PREFIXES = ("FLOWIMG__CONTEXT__SECRETS__", "PREFECT__CONTEXT__SECRETS__")

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAMES = {"Edge": "edge", "Flow": "flow", "Task": "task", "Parameter": "task", "DateTimeParameter": "task"}
 __all__ = list(_NAMES)

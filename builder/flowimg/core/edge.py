@@ -1,7 +1,9 @@
 """Edges between tasks, and the annotations (`unmapped`, `mapped`, `flatten`) that shape them."""
 from __future__ import annotations
 
-from typing import Any, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 class EdgeAnnotation:

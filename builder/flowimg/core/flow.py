@@ -4,12 +4,15 @@ from __future__ import annotations
 import collections
 import itertools
 import sys
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set
 
 from ..utilities.context import context
 from ..errors import FlowimgError
 from .edge import Edge, strip_annotations
 from .task import Parameter, Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Set
 
 
 class FlowValidationError(FlowimgError, ValueError):

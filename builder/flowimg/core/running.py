@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Any, Dict, List, Optional
 
 from ..utilities.context import context
 from ..utilities.datetimes import as_datetime
 from ..errors import FlowimgError
 from .flow import Flow, FlowValidationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 
 def _now() -> datetime.datetime:

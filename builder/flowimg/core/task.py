@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import copy as _copy
 import datetime
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, cast
 
 from ..utilities.context import context
 from ..errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 NO_DEFAULT = object()
 RESERVED_ARGS = ("upstream_tasks", "mapped", "task_args", "flow")
@@ -151,13 +154,14 @@ class Task:
 
     def inputs(self) -> Dict[str, Dict[str, Any]]:
         import inspect
+        import typing
 
         inputs = {}
         for name, param in run_signature(self).parameters.items():
             if param.kind in (inspect.Parameter.VAR_KEYWORD,):
                 continue
             inputs[name] = {"required": param.default is inspect.Parameter.empty,
-                            "type": param.annotation if param.annotation is not inspect.Parameter.empty else Any}
+                            "type": param.annotation if param.annotation is not inspect.Parameter.empty else typing.Any}
         return inputs
 
     # -- building the graph -----------------------------------------------------------------
@@ -263,7 +267,8 @@ class Task:
     def _op(self, op: str, *args: Any) -> "Task":
         from ..tasks.core import operators
 
-        return cast(Task, getattr(operators, op)().bind(*args))
+        bound: Task = getattr(operators, op)().bind(*args)
+        return bound
 
     def __add__(self, other: Any) -> "Task":
         return self._op("Add", self, other)
@@ -376,7 +381,9 @@ class Parameter(Task):
         return f"<Parameter: {self.name}>"
 
     def __call__(self, flow: Any = None) -> "Parameter":
-        return cast(Parameter, super().bind(flow=flow))
+        bound = super().bind(flow=flow)
+        assert isinstance(bound, Parameter)
+        return bound
 
     def copy(self, name: Optional[str] = None, **task_args: Any) -> "Task":
         if name is None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from ..errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 NO_CONFIG = ("no kubeconfig found (KUBECONFIG is unset and ~/.kube/config does not exist); point KUBECONFIG "
              "at your cluster's kubeconfig, or drop --apply and apply the manifest with kubectl")

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import re
-from typing import List
 
 from ..backend.base import FlowVersion
 from ..errors import FlowimgError
 from ..running import runtime_command
 from ..storage.base import Storage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 _SERVICE_CHARS = re.compile(r"[^a-z0-9_.-]+")
 

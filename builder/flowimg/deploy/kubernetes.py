@@ -4,11 +4,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Tuple
 
 from ..backend.base import FlowVersion
 from ..running import runtime_command
 from .cron import CronSpec, to_cron
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 _DNS_CHARS = re.compile(r"[^a-z0-9-]+")
 # The controller appends an 11-character suffix to a CronJob's name for each Job it starts.

@@ -1,7 +1,10 @@
 """The engine: states, signals and the runners (Prefect 1's `prefect.engine` paths)."""
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["state", "signals", "FlowRunner", "TaskRunner", "executors", "get_default_flow_runner_class",
            "get_default_task_runner_class", "get_default_executor_class"]

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Dict, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 
 def _fresh(state: Any) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import datetime
 import uuid
-from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..utilities.context import context as flowimg_context
 from ..utilities.datetimes import as_datetime
@@ -18,6 +17,10 @@ from ..utilities.logging import get_logger
 from . import signals
 from .state import Failed, Mapped, Pending, Running, State, Success, through_handlers
 from .task_runner import TaskRunner, run_task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional
 
 
 def _dates(now: datetime.datetime) -> Dict[str, Any]:

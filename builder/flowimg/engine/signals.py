@@ -1,10 +1,13 @@
 """Exceptions a task raises to choose its own state (`raise SKIP("no data")`)."""
 from __future__ import annotations
 
-from typing import Any, Optional
 
 from . import state as _state
 from .state import State
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 class PrefectSignal(BaseException):

@@ -1,9 +1,12 @@
 """Task and flow run states, with Prefect 1's class tree so `isinstance` checks and predicates agree."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
 
 from .results import Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 
 class _NoResult:

@@ -1,10 +1,13 @@
 """Executors: where task runs happen. The Dask ones load only when named (dask is optional)."""
 from __future__ import annotations
 
-from typing import Any
 
 from .base import Executor
 from .local import LocalExecutor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Executor", "LocalExecutor", "LocalDaskExecutor", "DaskExecutor"]
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import abc
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Optional
 
 
 class Executor(abc.ABC):

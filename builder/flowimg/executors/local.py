@@ -1,9 +1,12 @@
 """The default executor: every submitted call runs at once, in this thread."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
 
 from .base import Executor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 
 class LocalExecutor(Executor):

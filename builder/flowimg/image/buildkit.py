@@ -14,10 +14,13 @@ import subprocess
 import tempfile
 from collections import deque
 from dataclasses import dataclass
-from typing import IO, Any, Deque, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..log import Log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Deque, Dict, IO, List, Mapping, Optional, Tuple
 
 SETTING = "FLOWIMG_BUILDKIT"
 DEBIAN_CLI = "/usr/bin/docker"

@@ -5,10 +5,13 @@ import codecs
 import os
 from collections import deque
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, Iterable, List, Optional
 
 from ..errors import FlowimgError
 from ..log import Log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, IO, Iterable, List, Optional
 
 TAIL_LINES = 8
 

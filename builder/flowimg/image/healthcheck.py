@@ -21,7 +21,6 @@ import tarfile
 import tempfile
 import time
 import zlib
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
@@ -31,7 +30,9 @@ from . import prestart
 from .layers import DEPS_DIR, RUNTIME_LIB, Layer
 from .spec import covered_by_files
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
     from ..log import Log
     from .registry_builder import PlatformImage
     from .spec import ImageSpec

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import IO, TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, IO, Optional, Sequence, Tuple
     import subprocess
 
 # Imports what a flow script built with Docker storage imports, says which top-level modules it holds, waits for

@@ -7,10 +7,13 @@ otherwise the name lives on Docker Hub (`team/flows` is `docker.io/team/flows`).
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from ..errors import FlowimgError
 from ..record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"

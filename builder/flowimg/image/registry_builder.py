@@ -15,14 +15,18 @@ import os
 import re
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ..errors import FlowimgError
 from ..record import Record
 from .layers import OCI_CONFIG, OCI_LAYER, Layer, code_layer, dependency_layer, image_config, runtime_layer
 from .registry_client import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, Credentials, Registry, sha256_digest
 from .spec import ImageSpec
-from ..log import Log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+
+    from ..log import Log
 
 BUILDERS = ("auto", "docker", "registry")
 _DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -368,7 +372,8 @@ def _blob_bytes(assembly: Assembly, digest: str) -> Optional[bytes]:
     return None
 
 
-Session = Callable[[], Tuple[Registry, str]]  # waits for an upload session opened ahead: (client, location)
+if TYPE_CHECKING:
+    Session = Callable[[], Tuple[Registry, str]]  # waits for an upload session opened ahead: (client, location)
 
 
 def open_sessions(target: Registry, repository: str, count: int = 2) -> List[Session]:
@@ -432,7 +437,8 @@ def push_content(assembly: Assembly, target: Registry, repository: str, base: Re
         target.put_manifest(repository, assembly.digest, assembly.index, OCI_INDEX)
 
 
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    _T = TypeVar("_T")
 
 
 def in_background(call: Callable[[], _T]) -> Callable[[], _T]:

@@ -17,11 +17,14 @@ import os
 import socket
 import time
 import urllib.parse
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..record import Record
 from .http1 import Connection, Disconnected
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -5,11 +5,14 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, Optional
 
 from ..errors import FlowimgError
 from .quoting import docker_quoted, shell_quoted
 from .spec import ImageSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 # A parser directive at the top of a user's Dockerfile may change the escape character flowimg quotes with.
 _ESCAPE_DIRECTIVE = re.compile(r"#\s*escape\s*=\s*(\S)", re.IGNORECASE)

@@ -4,11 +4,14 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..record import Record
 from .reference import TAG, parse_reference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 CODE_DIR = "code"  # the build context's folder laid out as the image's filesystem
 RESERVED_DIR = "/opt/flowimg"  # the manifest, the runtime, pickles: flowimg's own

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Iterable, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Optional, Tuple
 
 _FROM = re.compile(r"\s*FROM\s+(?:--\S+\s+)*(\S+)", re.IGNORECASE)
 _WORKDIR = re.compile(r"\s*WORKDIR\s+(.+?)\s*", re.IGNORECASE)

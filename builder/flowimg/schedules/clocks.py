@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterator, List, Optional
 
 from .cron import parse_cron
 from .errors import ScheduleError
 from .zones import UTC, add_calendar, aware, localize
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional
 
 # Where an interval clock without a start date counts from, as in Prefect 1.
 DEFAULT_START = datetime(2019, 1, 1, tzinfo=UTC)

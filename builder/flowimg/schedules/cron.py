@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from datetime import date, datetime, timedelta
-from typing import Dict, FrozenSet, Optional, Tuple
 
 from .errors import ScheduleError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, FrozenSet, Optional, Tuple
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",

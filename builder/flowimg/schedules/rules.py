@@ -1,7 +1,9 @@
 """A filter or adjustment made from arguments, kept in a form that serialises by name."""
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Tuple
 
 
 class Rule:

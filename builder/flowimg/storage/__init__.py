@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, Type, cast
 
 from ..errors import FlowimgError
 from .base import Storage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Type
 
 KINDS = {
     "Local": "local",
@@ -25,7 +28,8 @@ def storage_class(kind: str) -> Type[Storage]:
     if kind not in KINDS:
         raise FlowimgError(f"unknown storage kind '{kind}'; known: {', '.join(KINDS)}")
     module = importlib.import_module(f"{__name__}.{KINDS[kind]}")
-    return cast(Type[Storage], getattr(module, kind))
+    found: Type[Storage] = getattr(module, kind)
+    return found
 
 
 def from_dict(data: Dict[str, Any]) -> Storage:

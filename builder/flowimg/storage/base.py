@@ -4,12 +4,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import hashlib
-from typing import Any, Dict, List, Optional
 
 from ..errors import FlowimgError
 from ..flow import Flow
-from ..log import Log
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..log import Log
+    from typing import Any, Dict, List, Optional
 
 
 def _quiet(_: str) -> None:

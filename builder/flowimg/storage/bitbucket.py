@@ -8,10 +8,13 @@ api-group-source/): `/repositories/{workspace}/{repo}` (mainbranch), `.../commit
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from .git_hosted import HostedGitStorage, NotFound, basic_auth, read_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 CLOUD_API = "https://api.bitbucket.org"
 

@@ -6,12 +6,16 @@ import os
 import posixpath
 import re
 import sys
-from typing import IO, Any, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..loading import check_flow_name, flow_from_bytes, flow_to_bytes, load_script, pick_flow
-from .base import Log, Storage, _quiet, script_sha256
+from .base import Storage, _quiet, script_sha256
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..log import Log
+    from typing import Any, Dict, IO, List, Optional, Tuple
 
 PICKLE_DIR = "/opt/flowimg/flows"
 DEFAULT_TAG = "latest"

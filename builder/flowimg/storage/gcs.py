@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, Optional, Tuple
 
 from ..deadline import network_timeout
 from ..errors import FlowimgError
@@ -11,6 +10,10 @@ from .object_store import (
     DENIED, INVALID, MISSING, NO_CREDENTIALS, OTHER, UNREACHABLE,
     ErrorSorter, ObjectClient, ObjectStorage, ObjectStoreFailure, describe_version, one_line,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 # Nothing listening is not worth two minutes of back-off; other connection errors still retry.

@@ -17,14 +17,17 @@ import stat
 import subprocess
 import tempfile
 import urllib.parse
-from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..deadline import network_timeout, timed_out
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..signals import exit_on_signals
-from .base import Log
 from .git_hosted import GitScriptStorage, load_flows, redact_secrets, refuse_credentials_in_url
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..log import Log
+    from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 DEFAULT_HOST = "github.com"
 DEFAULT_TOKEN_USERNAME = "x-access-token"   # GitHub's name for token logins; GitLab and Gitea accept any

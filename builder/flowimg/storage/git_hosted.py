@@ -19,14 +19,18 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, List, Optional, Tuple
 
 from ..deadline import network_timeout, within_deadline
 from ..errors import FlowimgError, MissingModule
 from ..flow import Flow
 from ..loading import load_script, pick_flow
 from ..secrets import find_secret, get_secret, redact
-from .base import Log, Storage, _quiet
+from .base import Storage, _quiet
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..log import Log
+    from typing import Any, Dict, List, Optional, Tuple
 
 USER_AGENT = "flowimg"
 AUTH_HEADERS = ("Authorization", "Private-token")   # as urllib spells them (str.capitalize)

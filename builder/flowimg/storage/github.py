@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Dict, List, Optional
 
 from ..errors import FlowimgError
 from .git_hosted import HostedGitStorage, read_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 DEFAULT_BASE_URL = "https://api.github.com"
 

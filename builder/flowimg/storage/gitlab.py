@@ -6,9 +6,12 @@ https://docs.gitlab.com/ee/api/repository_files.html#get-raw-file-from-repositor
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Union
 
 from .git_hosted import HostedGitStorage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Union
 
 DEFAULT_HOST = "https://gitlab.com"
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import Any, Dict, Optional
 
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..home import flowimg_home
 from ..loading import check_flow_name, flow_from_bytes, flow_to_bytes, load_script, pick_flow
-from .base import Log, Storage, _quiet
+from .base import Storage, _quiet
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..log import Log
+    from typing import Any, Dict, Optional
 
 
 class Local(Storage):

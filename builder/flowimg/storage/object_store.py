@@ -11,14 +11,18 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from ..deadline import within_deadline
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..loading import flow_from_bytes, flow_to_bytes, load_script, pick_flow
 from ..secrets import find_secret, redact
-from .base import Log, Storage, _quiet
+from .base import Storage, _quiet
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..log import Log
+    from typing import Any, Dict, List, Literal, Optional, Tuple
 
 KEY_PREFIX = "flowimg"
 PICKLE_SUFFIX = ".flowpickle"

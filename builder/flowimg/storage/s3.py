@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
 
 from ..errors import FlowimgError
 from .object_store import (
     DENIED, INVALID, MISSING, NO_BUCKET, NO_CREDENTIALS, OTHER, UNREACHABLE,
     ErrorSorter, ObjectClient, ObjectStorage, ObjectStoreFailure, describe_version, one_line,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 CREDENTIAL_OPTIONS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 # Both spellings Prefect 1 accepted for the AWS_CREDENTIALS secret.

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
 
 from ..log import Log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 # How many of a run's last output lines are kept for its record (`flowimg runs show`).
 LOG_TAIL_LINES = 50

@@ -11,13 +11,16 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..deadline import seconds_from_env
 from ..errors import FlowimgError
 from ..log import Log
 from ..secrets import SECRETS_DIR_ENV
 from .base import Launch, Outcome, Target, tail
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 SECRETS_DIR = "/run/secrets"
 POLL_SECONDS = 0.3

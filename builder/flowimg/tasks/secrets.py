@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
 
 from ..client.secrets import Secret
 from ..core.task import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 class SecretBase(Task):

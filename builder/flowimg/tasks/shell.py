@@ -4,11 +4,14 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from typing import Any, List, Optional, Union
 
 from ..core.task import Task
 from ..engine import signals
 from ..utilities.tasks import defaults_from_attrs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Union
 
 
 class ShellTask(Task):

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
 
 from .context import context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 @contextmanager

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 FORMAT = "[%(asctime)s] %(levelname)s - %(name)s | %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S%z"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
 
 
 def slack_message(tracked_obj: Any, state: Any) -> Dict[str, Any]:

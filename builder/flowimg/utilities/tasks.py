@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional
 
 from .context import context
 from ..core.edge import EdgeAnnotation, flatten, mapped, unmapped
 from ..errors import FlowimgError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterator, Optional
 
 __all__ = ["as_task", "tags", "defaults_from_attrs", "task", "unmapped", "mapped", "flatten", "apply_map",
            "pause_task"]

@@ -9,9 +9,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-from typing import Any, Optional
 
 from ..serializers import PickleSerializer, Serializer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 def checkpointing() -> bool:

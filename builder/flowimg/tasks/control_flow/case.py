@@ -1,10 +1,13 @@
 """`with case(task, value):` tasks made in the block run only when `task`'s result equals `value`."""
 from __future__ import annotations
 
-from typing import Any, Optional, Set
 
 from ...utilities.context import context
 from ...core.task import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Set
 
 
 class case:

@@ -1,12 +1,15 @@
 """switch / ifelse / merge: branches that do not match are Skipped, and so is what follows them."""
 from __future__ import annotations
 
-from typing import Any, Dict
 
 from ...utilities.context import context
 from ...core.task import Task
 from ...engine import signals
 from ...utilities.tasks import as_task, tags, task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 
 class Merge(Task):

@@ -1,9 +1,12 @@
 """FilterTask: drop items of a (mapped) result, by default the None and exception ones."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
 
 from ...core.task import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 
 class FilterTask(Task):

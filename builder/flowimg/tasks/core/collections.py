@@ -1,9 +1,12 @@
 """Tasks that gather upstream results into a list, tuple, set or dict."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
 
 from ...core.task import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Optional
 
 
 class _Gather(Task):

@@ -1,9 +1,12 @@
 """A task that returns a fixed value (literal arguments become these)."""
 from __future__ import annotations
 
-from typing import Any
 
 from ...core.task import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Constant(Task):

@@ -1,9 +1,12 @@
 """A task whose `run` is a plain function (what `@task` makes)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
 
 from ...core.task import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 
 class FunctionTask(Task):

@@ -1,9 +1,12 @@
 """Tasks behind task arithmetic, comparisons and indexing (`x + 1`, `x > 2`, `x[0]`)."""
 from __future__ import annotations
 
-from typing import Any
 
 from ...core.task import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Add(Task):

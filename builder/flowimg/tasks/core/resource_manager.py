@@ -6,11 +6,14 @@ decides the flow's state.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Set
 
 from ...core.task import Task
 from ...engine import signals
 from ...utilities.context import context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Set
 
 
 class ResourceInitTask(Task):

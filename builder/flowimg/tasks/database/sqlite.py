@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from typing import Any, List, Optional, Tuple
 
 from ...core.task import Task
 from ...utilities.tasks import defaults_from_attrs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 
 class SQLiteQuery(Task):

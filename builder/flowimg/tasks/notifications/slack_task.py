@@ -1,12 +1,15 @@
 """SlackTask: post a message to a Slack incoming webhook as a step of the flow."""
 from __future__ import annotations
 
-from typing import Any, Optional, Union
 
 from ...client.secrets import Secret
 from ...core.task import Task
 from ...utilities.notifications import post_json
 from ...utilities.tasks import defaults_from_attrs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Union
 
 
 class SlackTask(Task):

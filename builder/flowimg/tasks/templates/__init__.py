@@ -1,9 +1,12 @@
 """Template tasks: StringFormatter (str.format) and JinjaTemplate (jinja2, loaded when used)."""
 from __future__ import annotations
 
-from typing import Any
 
 from .strings import StringFormatter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["JinjaTemplate", "StringFormatter"]
 

@@ -1,11 +1,14 @@
 """StringFormatter: `template.format(...)` with the run context and the task's inputs."""
 from __future__ import annotations
 
-from typing import Any, Optional
 
 from ...core.task import Task
 from ...utilities.context import context
 from ...utilities.tasks import defaults_from_attrs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 class StringFormatter(Task):
