@@ -401,3 +401,64 @@ def test_a_warm_rebuild_imports_nothing_it_does_not_need(tmp_path, base_in_regis
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines()[-1] == "[]", result.stdout
         assert "pushed" in result.stderr
+
+
+# -- the head start (image/head_start.py) ---------------------------------------------------------------------
+def uploads_in(registry, repository):
+    """Upload sessions the registry holds open for a repository: its filesystem storage keeps a folder with
+    a `startedat` file for each (a cancelled one leaves only its hash state behind)."""
+    folder = registry.config.parent / "data" / "docker" / "registry" / "v2" / "repositories" / repository / "_uploads"
+    return sorted(p.name for p in folder.iterdir() if (p / "startedat").exists()) if folder.exists() else []
+
+
+def test_the_next_build_of_a_command_line_asks_the_registry_at_once(cli, tmp_path, base_in_registry, plain_registry,
+                                                                    flowimg_home):
+    from flowimg.home import cache_path
+
+    script = write_flow(tmp_path / "flows", "early", base_in_registry, registry=plain_registry.host,
+                        extra=", ignore_healthchecks=True")
+    first = cli("build", "-p", str(script))
+    [record] = os.listdir(cache_path("builds"))
+    assert json.loads((flowimg_home / "cache" / "builds" / record).read_text()) == {
+        "base_image": base_in_registry, "host": plain_registry.host, "insecure": [], "repository": "early",
+        "tag": "latest"}
+    script.write_text(script.read_text().replace("print(data)", "print('edited', data)"))
+    second = cli("build", "-p", str(script))
+    assert "pushed" in second.stderr and second.stdout != first.stdout
+    assert second.stdout.strip().split("@")[1] == manifest_of(plain_registry.host, "early")[2]
+    assert uploads_in(plain_registry, "early") == []
+    again = cli("build", "-p", str(script))  # unchanged: the sessions opened at start are cancelled
+    assert "unchanged" in again.stderr and uploads_in(plain_registry, "early") == []
+    # Another target for the same command line: the sessions asked of the old one are cancelled.
+    script.write_text(script.read_text().replace("image_name='early'", "image_name='moved'"))
+    moved = cli("build", "-p", str(script))
+    assert moved.stdout.strip().split("@")[1] == manifest_of(plain_registry.host, "moved")[2]
+    assert uploads_in(plain_registry, "early") == [] and uploads_in(plain_registry, "moved") == []
+    (flowimg_home / "cache" / "builds" / record).write_text("{damaged")
+    script.write_text(script.read_text().replace("print('edited', data)", "print('edited again', data)"))
+    assert "pushed" in cli("build", "-p", str(script)).stderr
+
+
+def test_early_answers_serve_only_the_target_they_were_asked_of(tmp_path, base_in_registry, plain_registry,
+                                                                flowimg_home):
+    from flowimg.image import head_start
+    from flowimg.image.registry_client import Credentials
+
+    target = head_start.target_of(plain_registry.host, [], "asked", "latest", base_in_registry)
+    head_start.remember(target, None)  # no command line seen: nothing is remembered
+    assert not (flowimg_home / "cache" / "builds").exists()
+    head_start.start("k" * 32)
+    head_start.remember(target, None)
+    head_start.start("k" * 32)
+    assert head_start.take(dict(target, tag="other"), None) is None
+    head_start.start("k" * 32)
+    assert head_start.take(target, Credentials("someone", "pw")) is None  # its own credentials: asks itself
+    head_start.discard()  # as the launcher does at exit: the sessions no push took are cancelled
+    assert uploads_in(plain_registry, "asked") == []
+    head_start.start("k" * 32)
+    under_tag, sessions = head_start.take(target, None)
+    assert under_tag() is None and len(sessions) == 2  # nothing under the tag yet; two sessions open
+    assert len({session()[1] for session in sessions}) == 2 and len(uploads_in(plain_registry, "asked")) == 2
+    head_start._unused.extend(sessions)
+    head_start.discard()
+    assert uploads_in(plain_registry, "asked") == []

@@ -88,15 +88,18 @@ def main() -> None:
     try:
         lean = lean_command(sys.argv[1:])
         if lean is not None and lean[0] == "build":
-            from .image import prestart
+            from .image import head_start, prestart
 
-            prestart.start(sys.argv[1:])  # its health check's interpreter imports while the flows load
+            # While the flows load, the health check's interpreter imports and the registry is asked.
+            key = prestart.start(sys.argv[1:])
+            head_start.start(key)
             try:
                 from .build_commands import build
 
                 return guarded(lambda: build(**lean[1]), lambda: False)
             finally:
                 prestart.discard()
+                head_start.discard()
         if lean is not None:
             from . import build_commands
 

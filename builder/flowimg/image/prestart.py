@@ -107,18 +107,18 @@ def _top_level_names(folder: str) -> set:
     return {name.split(".", 1)[0] for name in names if "." not in name or name.endswith((".py", ".pyc", ".so"))}
 
 
-def start(argv: Sequence[str]) -> None:
-    """Start the interpreter the last run of this command line checked with, if it ran a check here."""
+def start(argv: Sequence[str]) -> str:
+    """Start the interpreter the last run of this command line checked with, if it ran a check here;
+    returns the command line's key."""
     global _key, _started
     _key = command_key(argv, os.getcwd())
     found = read_cached(_record_path(_key))
-    if found is None:
-        return
-    try:
-        settings = json.loads(found)
-        _started = _spawn(settings)
-    except (ValueError, KeyError, TypeError, OSError):
-        _started = None  # a damaged record or a missing interpreter: the check starts afresh
+    if found is not None:
+        try:
+            _started = _spawn(json.loads(found))
+        except (ValueError, KeyError, TypeError, OSError):
+            _started = None  # a damaged record or a missing interpreter: the check starts afresh
+    return _key
 
 
 def _spawn(settings: Dict[str, Any]) -> Started:

@@ -18,6 +18,7 @@ import time
 
 from ..errors import FlowimgError
 from ..record import Record
+from . import head_start
 from .layers import OCI_CONFIG, OCI_LAYER, Layer, code_layer, dependency_layer, image_config, runtime_layer
 from .registry_client import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, Credentials, Registry, sha256_digest
 from .spec import ImageSpec
@@ -143,6 +144,7 @@ def _registry_blockers(base_image: str, registry_url: Optional[str], insecure: S
 
 _REGISTRIES: Dict[Tuple[str, Tuple[str, ...], Optional[Credentials]], Registry] = {}
 _RESOLVED: Dict[Tuple[str, str, str], Tuple[float, Optional[str]]] = {}
+_RESOLVING: Dict[Tuple[str, str, str], Callable[[], Optional[str]]] = {}
 _RESOLVED_FOR = 5.0  # seconds: the builder's choice and the assembly share one HEAD; a watch loop asks again
 
 
@@ -162,8 +164,17 @@ def resolve(base: Registry, repository: str, reference: str) -> Optional[str]:
     key = (base.host, repository, reference)
     now = time.monotonic()
     if key not in _RESOLVED or now - _RESOLVED[key][0] > _RESOLVED_FOR:
-        _RESOLVED[key] = (now, base.manifest_digest(repository, reference))
+        early = _RESOLVING.pop(key, None)
+        _RESOLVED[key] = (now, early() if early is not None else base.manifest_digest(repository, reference))
     return _RESOLVED[key][1]
+
+
+def resolve_early(base: Registry, repository: str, reference: str) -> None:
+    """Start resolving a base tag now (image/head_start.py); the next `resolve` of it waits for this answer."""
+    if not reference.startswith("sha256:"):
+        client = base.fork()
+        _RESOLVING[(base.host, repository, reference)] = in_background(
+            lambda: client.manifest_digest(repository, reference))
 
 
 def _by_digest(cache_dir: Optional[str], digest: str, fetch: Callable[[], bytes]) -> bytes:
@@ -562,11 +573,17 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
 
         healthcheck_mode()  # a bad FLOWIMG_HEALTHCHECK fails before anything is assembled or sent
     base, target, repository, tag = _registries(spec, options, insecure)
-    under_tag, sessions = None, []
+    under_tag: Optional[Callable[[], Any]] = None
+    sessions: List[Session] = []
+    pushed_to = head_start.target_of(target.host, insecure, repository, tag, spec.base_image) if target else {}
     if push and target is not None:  # asked, and sessions opened, while the image is assembled
-        client = target.fork()
-        under_tag = in_background(lambda: client.find_manifest(repository, tag))
-        sessions = open_sessions(target, repository)
+        early = head_start.take(pushed_to, options.credentials)
+        if early is not None:
+            under_tag, sessions = early
+        else:
+            client = target.fork()
+            under_tag = in_background(lambda: client.find_manifest(repository, tag))
+            sessions = open_sessions(target, repository)
     assembly = _assemble(spec, options, packages, base)
     log(f"Assembled {spec.image_ref} ({', '.join(i.platform for i in assembly.images)}): {assembly.digest}")
     pushed = None
@@ -604,6 +621,7 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
                     removed()
             log(f"pushed {spec.image_ref} as {assembly.digest}")
             pushed = assembly.digest
+        head_start.remember(pushed_to, options.credentials)
     elif push:
         log("No registry_url: nothing pushed")
     if options.load:
