@@ -10,18 +10,16 @@ that stay inside the folder are kept as links, and links leaving it, dangling li
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import os
 import stat
-import tarfile
 from dataclasses import dataclass, field
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
+from . import tarball
 from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, ignored, parse_rules
 from .spec import CODE_DIR, ImageSpec
 
@@ -217,51 +215,50 @@ class _HashingWriter:
             self.out.write(chunk)
         return len(chunk)
 
-    def flush(self) -> None:
-        if self.out is not None:
-            self.out.flush()
 
-
-def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, target: str = "",
-          mtime: int = FIXED_MTIME) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = mtime
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = kind
-    info.mode = mode
-    info.linkname = target
-    return info
-
-
-def _add(tar: tarfile.TarFile, name: str, entry: Entry, mtime: int) -> None:
+def _add(write: Callable[[bytes], object], name: str, entry: Entry, mtime: int) -> None:
     if entry.kind == "blob":
-        tar.addfile(_info(name, len(entry.data), 0o644, mtime=mtime), io.BytesIO(entry.data))
+        write(tarball.header(name, len(entry.data), 0o644, tarball.REGULAR, mtime))
+        write(entry.data)
+        write(tarball.padding(len(entry.data)))
     elif entry.kind == "link":
-        tar.addfile(_info(name, 0, 0o777, tarfile.SYMTYPE, entry.target, mtime=mtime))
+        write(tarball.header(name, 0, 0o777, tarball.SYMLINK, mtime, entry.target))
     elif entry.kind == "file":
         try:
             with open(entry.path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                tar.addfile(_info(name, size, 0o755 if entry.executable else 0o644, mtime=mtime), fh)
+                size = left = os.fstat(fh.fileno()).st_size
+                write(tarball.header(name, size, 0o755 if entry.executable else 0o644, tarball.REGULAR, mtime))
+                while left:
+                    chunk = fh.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise OSError("unexpected end of data")
+                    write(chunk)
+                    left -= len(chunk)
         except OSError as exc:
             raise FlowimgError(f"{entry.path} changed or vanished while the build context was written ({exc}); "
                                "build again") from None
+        write(tarball.padding(size))
     else:
-        tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE, mtime=mtime))
+        write(tarball.header(name, 0, 0o755, tarball.DIRECTORY, mtime))
 
 
-def write_tar(entries: Dict[str, Entry], fileobj: IO[bytes], mtime: int = FIXED_MTIME) -> None:
-    """An uncompressed tar of `entries` by name, parents included, sorted, into `fileobj`.
+def write_tar(entries: Dict[str, Entry], write: Callable[[bytes], object], mtime: int = FIXED_MTIME) -> None:
+    """An uncompressed tar of `entries` by name, parents included, sorted, into `write`.
 
     Shared by the build context and the registry builder's layers, so both normalise files alike.
     """
     names = set(entries)
     parents = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
-    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(parents | names):
-            _add(tar, name, entries.get(name, Entry(kind="dir")), mtime)
+    offset = 0
+
+    def counted(data: bytes) -> None:
+        nonlocal offset
+        offset += len(data)
+        write(data)
+
+    for name in sorted(parents | names):
+        _add(counted, name, entries.get(name, Entry(kind="dir")), mtime)
+    write(tarball.end(offset))
 
 
 def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
@@ -276,8 +273,9 @@ def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
     digest = found.decode() if found else None
     if digest is None:
         sink = _HashingWriter(out)
-        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
-            write_tar(collected.entries, gz)  # type: ignore[arg-type]
+        gz = tarball.GzipStream(sink.write, tarball.CONTEXT_OS)
+        write_tar(collected.entries, gz.write)
+        gz.close()
         digest = "sha256:" + sink.sha.hexdigest()
         if cached:
             write_cached(cached, digest.encode())

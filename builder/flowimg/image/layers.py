@@ -7,9 +7,7 @@ out like the docker builder's: dependencies, then the runtime at /opt/flowimg/li
 from __future__ import annotations
 
 import copy
-import gzip
 import hashlib
-import io
 import json
 import os
 import sys
@@ -20,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ..errors import FlowimgError
 from ..home import read_cached, write_cached
 from ..manifest import MANIFEST_PATH
+from . import tarball
 from .context import Collected, Entry, add_source, package_sources, write_tar
 from .spec import ImageSpec
 
@@ -78,10 +77,10 @@ def source_date_epoch() -> int:
 
 def make_layer(role: str, entries: Dict[str, Entry], created_by: str, inputs: Sequence[str] = ()) -> Layer:
     """`entries` are keyed by image path without the leading slash."""
-    buffer = io.BytesIO()
-    write_tar(entries, buffer, mtime=source_date_epoch())
-    raw = buffer.getvalue()
-    packed = gzip.compress(raw, compresslevel=6, mtime=0)
+    parts: List[bytes] = []
+    write_tar(entries, parts.append, mtime=source_date_epoch())
+    raw = b"".join(parts)
+    packed = tarball.gzip(raw, tarball.LAYER_OS)
     return Layer(role=role, digest="sha256:" + hashlib.sha256(packed).hexdigest(), size=len(packed),
                  diff_id="sha256:" + hashlib.sha256(raw).hexdigest(), created_by=created_by, inputs=tuple(inputs),
                  data=packed)
