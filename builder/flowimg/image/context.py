@@ -20,7 +20,7 @@ from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from . import tarball
-from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, ignored, parse_rules
+from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, excluder, ignored, parse_rules
 from .spec import CODE_DIR, ImageSpec
 
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time zip-based tools accept too
@@ -94,6 +94,7 @@ def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
             keep: Optional[Callable[[str], bool]] = None, report: bool = False) -> None:
     """Everything under `root` that the rules keep, as `name/...`; with `report`, excluded paths are listed."""
     rescue = any(rule.negate for rule in rules)
+    excluded = excluder(rules)
 
     def visit(folder: str, rel: str) -> None:
         try:
@@ -106,7 +107,7 @@ def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
             path, child_rel = os.path.join(folder, child), f"{rel}/{child}" if rel else child
             st = os.lstat(path)
             is_dir = stat.S_ISDIR(st.st_mode)
-            if ignored(rules, child_rel):
+            if excluded(child_rel):
                 if report:
                     out.excluded.append(os.path.join(root, child_rel) + ("/" if is_dir else ""))
                 if is_dir and rescue:  # a later `!pattern` may take something below back in
@@ -161,30 +162,39 @@ def package_sources(package_dir: str, target: str, out: Collected) -> None:
     if package_dir not in _PACKAGES:
         found: Dict[str, Entry] = {}
         root = package_dir.rstrip("/")
-        _package_folder(root, root, os.path.basename(root), "", found)
+        _package_folder(root, root, os.path.basename(root), "", found, excluder(DEFAULT_RULES))
         _PACKAGES[package_dir] = found
     out.entries.update((f"{target}/{name}", entry) for name, entry in _PACKAGES[package_dir].items())
 
 
+def walked_stat(path: str) -> os.stat_result:
+    """A package file's stat from the walk that found it (taken once per process, as its name was)."""
+    return _STATS.get(path) or os.stat(path)
+
+
 _PACKAGES: Dict[str, Dict[str, Entry]] = {}
+_STATS: Dict[str, os.stat_result] = {}
 
 
-def _package_folder(root: str, folder: str, name: str, rel: str, found: Dict[str, Entry]) -> None:
+def _package_folder(root: str, folder: str, name: str, rel: str, found: Dict[str, Entry],
+                    excluded: Callable[[str], bool]) -> None:
     found[name] = Entry(kind="dir", path=folder)
     with os.scandir(folder) as scan:
         children = sorted(scan, key=lambda child: child.name)
     for child in children:
+        is_dir = child.is_dir(follow_symlinks=False)
+        if not is_dir and not child.name.endswith(".py"):
+            continue  # cheaper than the ignore rules, and only sources are copied
         child_rel = f"{rel}/{child.name}" if rel else child.name
-        if ignored(DEFAULT_RULES, child_rel):
+        if excluded(child_rel):
             continue
-        if child.is_dir(follow_symlinks=False):
-            _package_folder(root, child.path, f"{name}/{child.name}", child_rel, found)
-        elif not child.name.endswith(".py"):
-            continue
+        if is_dir:
+            _package_folder(root, child.path, f"{name}/{child.name}", child_rel, found, excluded)
         elif child.is_symlink():
             found[f"{name}/{child.name}"] = _link(child.path, root, DEFAULT_RULES)
         else:
-            found[f"{name}/{child.name}"] = _regular(child.path, root, child.stat(follow_symlinks=False), check_read=False)
+            st = _STATS[child.path] = child.stat(follow_symlinks=False)
+            found[f"{name}/{child.name}"] = _regular(child.path, root, st, check_read=False)
 
 
 def collect(spec: ImageSpec, dockerfile: str, runtime_packages: List[str]) -> Collected:

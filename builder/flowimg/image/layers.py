@@ -19,7 +19,7 @@ from ..errors import FlowimgError
 from ..home import read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from . import tarball
-from .context import Collected, Entry, add_source, package_sources, write_tar
+from .context import Collected, Entry, add_source, package_sources, walked_stat, write_tar
 from .spec import ImageSpec
 
 RUNTIME_LIB = "/opt/flowimg/lib"
@@ -111,12 +111,14 @@ def _cached(cache_dir: Optional[str], key: str, role: str, created_by: str, inpu
 
 
 def _stat_key(entries: Dict[str, Entry]) -> str:
-    """Names, sizes and modification times: enough to find the content key computed last time."""
+    """Names, sizes and modification times: enough to find the content key computed last time.
+
+    The stats are those the package walk took, so no file is stat'ed twice."""
     key = hashlib.sha256(str(source_date_epoch()).encode())
     for name, entry in sorted(entries.items()):
         key.update(f"{name}\0{entry.kind}".encode())
         if entry.kind == "file":
-            st = os.stat(entry.path)
+            st = walked_stat(entry.path)
             key.update(f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{entry.executable}".encode())
     return key.hexdigest()
 
