@@ -10,20 +10,21 @@ that stay inside the folder are kept as links, and links leaving it, dangling li
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import os
 import stat
-import tarfile
-from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from ..record import Record
-from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, ignored, parse_rules
+from . import tarball
+from .ignore import DEFAULT_PATTERNS, IGNORE_FILE, Rule, excluder, ignored, parse_rules
 from .spec import CODE_DIR, ImageSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, IO, List, Optional, Tuple
 
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time zip-based tools accept too
 RUNTIME_DIR = "flowimg/lib"
@@ -107,6 +108,7 @@ def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
             keep: Optional[Callable[[str], bool]] = None, report: bool = False) -> None:
     """Everything under `root` that the rules keep, as `name/...`; with `report`, excluded paths are listed."""
     rescue = any(rule.negate for rule in rules)
+    excluded = excluder(rules)
 
     def visit(folder: str, rel: str) -> None:
         try:
@@ -119,7 +121,7 @@ def _folder(root: str, name: str, rules: Tuple[Rule, ...], out: Collected,
             path, child_rel = os.path.join(folder, child), f"{rel}/{child}" if rel else child
             st = os.lstat(path)
             is_dir = stat.S_ISDIR(st.st_mode)
-            if ignored(rules, child_rel):
+            if excluded(child_rel):
                 if report:
                     out.excluded.append(os.path.join(root, child_rel) + ("/" if is_dir else ""))
                 if is_dir and rescue:  # a later `!pattern` may take something below back in
@@ -174,30 +176,39 @@ def package_sources(package_dir: str, target: str, out: Collected) -> None:
     if package_dir not in _PACKAGES:
         found: Dict[str, Entry] = {}
         root = package_dir.rstrip("/")
-        _package_folder(root, root, os.path.basename(root), "", found)
+        _package_folder(root, root, os.path.basename(root), "", found, excluder(DEFAULT_RULES))
         _PACKAGES[package_dir] = found
     out.entries.update((f"{target}/{name}", entry) for name, entry in _PACKAGES[package_dir].items())
 
 
+def walked_stat(path: str) -> os.stat_result:
+    """A package file's stat from the walk that found it (taken once per process, as its name was)."""
+    return _STATS.get(path) or os.stat(path)
+
+
 _PACKAGES: Dict[str, Dict[str, Entry]] = {}
+_STATS: Dict[str, os.stat_result] = {}
 
 
-def _package_folder(root: str, folder: str, name: str, rel: str, found: Dict[str, Entry]) -> None:
+def _package_folder(root: str, folder: str, name: str, rel: str, found: Dict[str, Entry],
+                    excluded: Callable[[str], bool]) -> None:
     found[name] = Entry(kind="dir", path=folder)
     with os.scandir(folder) as scan:
         children = sorted(scan, key=lambda child: child.name)
     for child in children:
+        is_dir = child.is_dir(follow_symlinks=False)
+        if not is_dir and not child.name.endswith(".py"):
+            continue  # cheaper than the ignore rules, and only sources are copied
         child_rel = f"{rel}/{child.name}" if rel else child.name
-        if ignored(DEFAULT_RULES, child_rel):
+        if excluded(child_rel):
             continue
-        if child.is_dir(follow_symlinks=False):
-            _package_folder(root, child.path, f"{name}/{child.name}", child_rel, found)
-        elif not child.name.endswith(".py"):
-            continue
+        if is_dir:
+            _package_folder(root, child.path, f"{name}/{child.name}", child_rel, found, excluded)
         elif child.is_symlink():
             found[f"{name}/{child.name}"] = _link(child.path, root, DEFAULT_RULES)
         else:
-            found[f"{name}/{child.name}"] = _regular(child.path, root, child.stat(follow_symlinks=False), check_read=False)
+            st = _STATS[child.path] = child.stat(follow_symlinks=False)
+            found[f"{name}/{child.name}"] = _regular(child.path, root, st, check_read=False)
 
 
 def collect(spec: ImageSpec, dockerfile: str, runtime_packages: List[str]) -> Collected:
@@ -228,51 +239,50 @@ class _HashingWriter:
             self.out.write(chunk)
         return len(chunk)
 
-    def flush(self) -> None:
-        if self.out is not None:
-            self.out.flush()
 
-
-def _info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, target: str = "",
-          mtime: int = FIXED_MTIME) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = mtime
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = kind
-    info.mode = mode
-    info.linkname = target
-    return info
-
-
-def _add(tar: tarfile.TarFile, name: str, entry: Entry, mtime: int) -> None:
+def _add(write: Callable[[bytes], object], name: str, entry: Entry, mtime: int) -> None:
     if entry.kind == "blob":
-        tar.addfile(_info(name, len(entry.data), 0o644, mtime=mtime), io.BytesIO(entry.data))
+        write(tarball.header(name, len(entry.data), 0o644, tarball.REGULAR, mtime))
+        write(entry.data)
+        write(tarball.padding(len(entry.data)))
     elif entry.kind == "link":
-        tar.addfile(_info(name, 0, 0o777, tarfile.SYMTYPE, entry.target, mtime=mtime))
+        write(tarball.header(name, 0, 0o777, tarball.SYMLINK, mtime, entry.target))
     elif entry.kind == "file":
         try:
             with open(entry.path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                tar.addfile(_info(name, size, 0o755 if entry.executable else 0o644, mtime=mtime), fh)
+                size = left = os.fstat(fh.fileno()).st_size
+                write(tarball.header(name, size, 0o755 if entry.executable else 0o644, tarball.REGULAR, mtime))
+                while left:
+                    chunk = fh.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise OSError("unexpected end of data")
+                    write(chunk)
+                    left -= len(chunk)
         except OSError as exc:
             raise FlowimgError(f"{entry.path} changed or vanished while the build context was written ({exc}); "
                                "build again") from None
+        write(tarball.padding(size))
     else:
-        tar.addfile(_info(name, 0, 0o755, tarfile.DIRTYPE, mtime=mtime))
+        write(tarball.header(name, 0, 0o755, tarball.DIRECTORY, mtime))
 
 
-def write_tar(entries: Dict[str, Entry], fileobj: IO[bytes], mtime: int = FIXED_MTIME) -> None:
-    """An uncompressed tar of `entries` by name, parents included, sorted, into `fileobj`.
+def write_tar(entries: Dict[str, Entry], write: Callable[[bytes], object], mtime: int = FIXED_MTIME) -> None:
+    """An uncompressed tar of `entries` by name, parents included, sorted, into `write`.
 
     Shared by the build context and the registry builder's layers, so both normalise files alike.
     """
     names = set(entries)
     parents = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
-    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(parents | names):
-            _add(tar, name, entries.get(name, Entry(kind="dir")), mtime)
+    offset = 0
+
+    def counted(data: bytes) -> None:
+        nonlocal offset
+        offset += len(data)
+        write(data)
+
+    for name in sorted(parents | names):
+        _add(counted, name, entries.get(name, Entry(kind="dir")), mtime)
+    write(tarball.end(offset))
 
 
 def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
@@ -287,8 +297,9 @@ def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
     digest = found.decode() if found else None
     if digest is None:
         sink = _HashingWriter(out)
-        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=sink, mtime=0) as gz:
-            write_tar(collected.entries, gz)  # type: ignore[arg-type]
+        gz = tarball.GzipStream(sink.write, tarball.CONTEXT_OS)
+        write_tar(collected.entries, gz.write)
+        gz.close()
         digest = "sha256:" + sink.sha.hexdigest()
         if cached:
             write_cached(cached, digest.encode())

@@ -8,7 +8,6 @@ script from the base image, another platform or Python) is checked in the engine
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -17,10 +16,8 @@ import posixpath
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import zlib
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
@@ -148,7 +145,12 @@ def _inside(path: str, root: str) -> bool:
 
 def unpack_layer(blob: bytes, folder: str) -> None:
     """A layer's files under `folder`, trusting nothing in it: no absolute names, no `..`, no links
-    (or paths through links) leading out of `folder`, only files, folders and symlinks."""
+    (or paths through links) leading out of `folder`, only files, folders and symlinks.
+
+    Only a layer not unpacked before needs tarfile, so a warm build does not import it."""
+    import tarfile
+    import zlib
+
     try:
         _unpack(blob, os.path.realpath(folder))
     except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
@@ -156,6 +158,9 @@ def unpack_layer(blob: bytes, folder: str) -> None:
 
 
 def _unpack(blob: bytes, root: str) -> None:
+    import gzip
+    import tarfile
+
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
         for member in tar:
             name = posixpath.normpath(member.name)

@@ -5,10 +5,14 @@ The last rule that matches a path (or one of its folders) decides, as in Docker.
 """
 from __future__ import annotations
 
+import functools
 import re
-from typing import List, Pattern, Tuple
 
 from ..record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, List, Pattern, Tuple
 
 IGNORE_FILE = ".flowimgignore"
 # Never wanted in an image and often secret: repositories (tokens in .git/config), env files, venvs.
@@ -76,8 +80,26 @@ def ignored(rules: Tuple[Rule, ...], relpath: str) -> bool:
     """Whether the last rule matching this path (relative, / separated) or one of its folders excludes it."""
     parts = relpath.split("/")
     prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    verdict = False
-    for rule in rules:
-        if any(rule.regex.match(prefix) for prefix in prefixes):
-            verdict = not rule.negate
-    return verdict
+    for rule in reversed(rules):  # the first match from the end is the last rule that matches
+        if any(map(rule.regex.match, prefixes)):
+            return not rule.negate
+    return False
+
+
+def excluder(rules: Tuple[Rule, ...]) -> Callable[[str], bool]:
+    """`ignored` for a walk that never goes into an ignored folder, so a path's folders matched no rule.
+
+    With no `!pattern` only the path itself is then tried, against each rule's regex (one combined
+    regex costs more to compile than it saves in one walk). A `!pattern` can take back a folder that a
+    rule matched, and that rule still counts for what is below it: then every folder is tried."""
+    if any(rule.negate for rule in rules):
+        return functools.partial(ignored, rules)
+    matchers = tuple(rule.regex.match for rule in rules)
+
+    def excluded(relpath: str) -> bool:
+        for match in matchers:
+            if match(relpath):
+                return True
+        return False
+
+    return excluded

@@ -7,21 +7,23 @@ out like the docker builder's: dependencies, then the runtime at /opt/flowimg/li
 from __future__ import annotations
 
 import copy
-import gzip
 import hashlib
-import io
 import json
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FlowimgError
 from ..home import read_cached, write_cached
 from ..manifest import MANIFEST_PATH
 from ..record import Record
-from .context import Collected, Entry, add_source, package_sources, write_tar
+from . import tarball
+from .context import Collected, Entry, add_source, package_sources, walked_stat, write_tar
 from .spec import ImageSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 RUNTIME_LIB = "/opt/flowimg/lib"
 DEPS_DIR = "/opt/flowimg/deps"
@@ -84,10 +86,10 @@ def source_date_epoch() -> int:
 
 def make_layer(role: str, entries: Dict[str, Entry], created_by: str, inputs: Sequence[str] = ()) -> Layer:
     """`entries` are keyed by image path without the leading slash."""
-    buffer = io.BytesIO()
-    write_tar(entries, buffer, mtime=source_date_epoch())
-    raw = buffer.getvalue()
-    packed = gzip.compress(raw, compresslevel=6, mtime=0)
+    parts: List[bytes] = []
+    write_tar(entries, parts.append, mtime=source_date_epoch())
+    raw = b"".join(parts)
+    packed = tarball.gzip(raw, tarball.LAYER_OS)
     return Layer(role=role, digest="sha256:" + hashlib.sha256(packed).hexdigest(), size=len(packed),
                  diff_id="sha256:" + hashlib.sha256(raw).hexdigest(), created_by=created_by, inputs=tuple(inputs),
                  data=packed)
@@ -118,12 +120,14 @@ def _cached(cache_dir: Optional[str], key: str, role: str, created_by: str, inpu
 
 
 def _stat_key(entries: Dict[str, Entry]) -> str:
-    """Names, sizes and modification times: enough to find the content key computed last time."""
+    """Names, sizes and modification times: enough to find the content key computed last time.
+
+    The stats are those the package walk took, so no file is stat'ed twice."""
     key = hashlib.sha256(str(source_date_epoch()).encode())
     for name, entry in sorted(entries.items()):
         key.update(f"{name}\0{entry.kind}".encode())
         if entry.kind == "file":
-            st = os.stat(entry.path)
+            st = walked_stat(entry.path)
             key.update(f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{entry.executable}".encode())
     return key.hexdigest()
 
