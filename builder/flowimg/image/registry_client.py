@@ -14,14 +14,13 @@ import hashlib
 import ipaddress
 import json
 import os
-import socket
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import FlowimgError
-from .http1 import Connection, Disconnected
+from .http1 import Connection, Disconnected, Timeout
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -221,7 +220,7 @@ class Registry:
         raise AssertionError("unreachable")
 
     def _unreachable(self, exc: BaseException) -> RegistryError:
-        if isinstance(exc, socket.timeout):
+        if isinstance(exc, Timeout):
             return RegistryError(f"registry {self.host} did not finish within {self.timeout:.0f} s; "
                                  "check the registry and the network, then retry")
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
