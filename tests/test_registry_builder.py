@@ -382,14 +382,16 @@ def test_a_missing_wheel_for_one_platform_is_one_line(cli, tmp_path, multi_platf
 
 
 def test_a_warm_rebuild_imports_nothing_it_does_not_need(tmp_path, base_in_registry, image_name):
-    """No typer, jinja2, docker-py (requests, urllib3), rich or pydantic, and no http.client, on the push path."""
+    """No typer, jinja2, docker-py (requests, urllib3), rich or pydantic, and no http.client or socket (plain
+    HTTP runs on _socket), on the push path."""
     import subprocess
     import sys
 
     script = write_flow(tmp_path / "flows", image_name, base_in_registry, extra=", ignore_healthchecks=True")
     probe = ("import sys\nsys.argv = ['flowimg', 'build', '-p', sys.argv[1]]\nfrom flowimg.launch import main\n"
              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-             "print(sorted(m for m in ('typer', 'jinja2', 'docker', 'requests', 'urllib3', 'rich', 'pydantic', 'http.client')"
+             "print(sorted(m for m in ('typer', 'jinja2', 'docker', 'requests', 'urllib3', 'rich', 'pydantic', 'http.client',"
+             " 'socket')"
              " if m in sys.modules))\n")
     original = script.read_text()
     for round_no in (1, 2):  # the second is the warm one: base and runtime from the caches
