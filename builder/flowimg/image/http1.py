@@ -1,17 +1,25 @@
 """HTTP/1.1 on one socket, for the registry client: keep-alive, Content-Length and chunked bodies.
 
 The standard library's http.client would do, but importing it (its email parser and ssl) costs more
-time than a warm rebuild's whole push. This is the part of HTTP the OCI distribution API uses; TLS
-(ssl) is imported only for a registry that is not plain HTTP.
+time than a warm rebuild's whole push. This is the part of HTTP the OCI distribution API uses. Plain
+HTTP runs on the C module _socket, as the socket module's own import (its enum conversions, selectors)
+takes a few milliseconds of a warm build's start-up for nothing used here. TLS (ssl, which imports
+socket) loads only for a registry that is not plain HTTP.
 """
 from __future__ import annotations
 
-import socket
-from typing import IO, Dict, List, Optional, Tuple
+import _socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
 _BIG = 1 << 16  # bodies up to this size go out in one write with the head
+_RECV = 1 << 16  # bytes asked of the socket per read
+
+Timeout = _socket.timeout  # socket.timeout, without importing socket
 
 
 class ProtocolError(OSError):
@@ -42,13 +50,86 @@ def _clean(text: str, what: str) -> str:
     return text
 
 
+def _connect(host: str, port: int, timeout: float) -> _socket.socket:
+    """socket.create_connection: each address getaddrinfo gives, in turn, until one connects."""
+    # An ASCII name as bytes: getaddrinfo would otherwise load the idna codec to encode it.
+    name = host.encode() if host.isascii() else host
+    errors: List[OSError] = []
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+    raise errors[0] if errors else OSError(f"getaddrinfo found no address for {host}")
+
+
+class _Reader:
+    """Buffered reads by recv from a plain or TLS socket: a line up to a limit, a size, the rest."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def _fill(self) -> bool:
+        """False when the server has closed its side."""
+        data = self.sock.recv(_RECV)
+        self.buffer += data
+        return bool(data)
+
+    def readline(self, limit: int) -> bytes:
+        """Up to and with the next line feed, at most `limit` bytes; shorter (or b'') where the stream ends."""
+        searched = 0
+        while True:
+            end = self.buffer.find(b"\n", searched, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self.buffer) >= limit:
+                return self._take(limit)
+            searched = len(self.buffer)
+            if not self._fill():
+                return self._take(searched)
+
+    def read(self, size: int) -> bytes:
+        """`size` bytes, or fewer when the stream ends first."""
+        if len(self.buffer) >= size:
+            return self._take(size)
+        data = bytearray(size)
+        got = len(self.buffer)
+        data[:got] = self.buffer
+        self.buffer.clear()
+        with memoryview(data) as view:
+            while got < size:
+                count = self.sock.recv_into(view[got:])
+                if not count:
+                    break
+                got += count
+        del data[got:]
+        return bytes(data)
+
+    def read_all(self) -> bytes:
+        """Everything up to the end of the stream."""
+        while self._fill():
+            pass
+        return self._take(len(self.buffer))
+
+
 class Connection:
     """One keep-alive connection to `netloc`; `request` reconnects when a previous answer closed it."""
 
     def __init__(self, netloc: str, tls: bool, timeout: float) -> None:
         self.netloc, self.tls, self.timeout = netloc, tls, timeout
-        self.sock: Optional[socket.socket] = None
-        self._file: Optional[IO[bytes]] = None
+        self.sock: Optional[_socket.socket] = None
+        self._reader: Optional[_Reader] = None
 
     def settimeout(self, seconds: float) -> None:
         self.timeout = seconds
@@ -56,23 +137,21 @@ class Connection:
             self.sock.settimeout(seconds)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
         if self.sock is not None:
             self.sock.close()
-        self.sock = self._file = None
+        self.sock = self._reader = None
 
-    def _open(self) -> socket.socket:
+    def _open(self) -> _socket.socket:
         host, port = split_netloc(self.netloc, self.tls)
-        # An ASCII name as bytes: getaddrinfo would otherwise load the idna codec to encode it.
-        address = (host.encode() if host.isascii() else host, port)
-        sock = socket.create_connection(address, timeout=self.timeout)  # type: ignore[arg-type]
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = _connect(host, port, self.timeout)
         if self.tls:
+            import socket
             import ssl
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        self.sock, self._file = sock, sock.makefile("rb")
+            plain = socket.socket(fileno=sock.detach())  # the type ssl wraps; it keeps no timeout
+            plain.settimeout(self.timeout)
+            sock = ssl.create_default_context().wrap_socket(plain, server_hostname=host)
+        self.sock, self._reader = sock, _Reader(sock)
         return sock
 
     def request(self, method: str, target: str, headers: Dict[str, str],
@@ -99,8 +178,8 @@ class Connection:
         return status, answer, data
 
     def _line(self) -> bytes:
-        assert self._file is not None
-        line = self._file.readline(MAX_LINE + 1)
+        assert self._reader is not None
+        line = self._reader.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise ProtocolError("the server sent a header line longer than 64 KiB")
         return line
@@ -125,8 +204,8 @@ class Connection:
         raise ProtocolError(f"the server sent more than {MAX_HEADERS} headers")
 
     def _exactly(self, size: int) -> bytes:
-        assert self._file is not None
-        data = self._file.read(size)
+        assert self._reader is not None
+        data = self._reader.read(size)
         if len(data) < size:
             self.close()
             raise ProtocolError(f"the server closed the connection {len(data)} of {size} bytes into an answer")
@@ -143,8 +222,8 @@ class Connection:
             except ValueError:
                 raise ProtocolError(f"the server sent Content-Length {headers['content-length']!r}") from None
             return self._exactly(size)
-        assert self._file is not None
-        data = self._file.read()  # no length: the body runs to the end of the connection
+        assert self._reader is not None
+        data = self._reader.read_all()  # no length: the body runs to the end of the connection
         self.close()
         return data
 

@@ -14,13 +14,12 @@ import hashlib
 import ipaddress
 import json
 import os
-import socket
 import time
 import urllib.parse
 
 from ..errors import FlowimgError
 from ..record import Record
-from .http1 import Connection, Disconnected
+from .http1 import Connection, Disconnected, Timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -231,7 +230,7 @@ class Registry:
         raise AssertionError("unreachable")
 
     def _unreachable(self, exc: BaseException) -> RegistryError:
-        if isinstance(exc, socket.timeout):
+        if isinstance(exc, Timeout):
             return RegistryError(f"registry {self.host} did not finish within {self.timeout:.0f} s; "
                                  "check the registry and the network, then retry")
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
