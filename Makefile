@@ -11,7 +11,10 @@ $(BIN)/flowimg: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# An editable install has no bytecode until a module is imported without PYTHONDONTWRITEBYTECODE, and
+# compiling flowimg's modules costs a command more than running it: compile them (only what changed).
 install: $(BIN)/flowimg
+	$(BIN)/python -m compileall -q builder/flowimg
 
 services:
 	bash scripts/services.sh start
