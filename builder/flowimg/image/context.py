@@ -168,6 +168,18 @@ def add_source(source: str, name: str, out: Collected) -> None:
     _folder(real, name, rules, out, report=True)
 
 
+# The parts of flowimg only this machine runs, left out of the runtime an image holds: building, checking and
+# pushing images, the CLI, registration, the backend, agents, targets and deployments. An image loads and
+# runs flows; tests/test_runtime_layer.py holds every module it keeps importable without these.
+HOST_ONLY = frozenset([
+    "agent.py", "backend", "build_commands.py", "building.py", "cli.py", "collect.py", "deploy", "help_pages.py",
+    "launch.py", "registration.py", "run_record.py", "running.py", "runs_view.py", "scheduling.py", "targets",
+    "watching.py", "image/buildkit.py", "image/context.py", "image/engine.py", "image/head_start.py",
+    "image/healthcheck.py", "image/http1.py", "image/ignore.py", "image/layers.py", "image/prestart.py",
+    "image/registry_builder.py", "image/registry_client.py", "image/render.py", "image/tarball.py",
+])
+
+
 def package_sources(package_dir: str, target: str, out: Collected) -> None:
     """The .py files of a pure-Python package, for copying it into an image without pip or network.
 
@@ -176,7 +188,9 @@ def package_sources(package_dir: str, target: str, out: Collected) -> None:
     if package_dir not in _PACKAGES:
         found: Dict[str, Entry] = {}
         root = package_dir.rstrip("/")
-        _package_folder(root, root, os.path.basename(root), "", found, excluder(DEFAULT_RULES))
+        rules = excluder(DEFAULT_RULES)
+        excluded = (lambda rel: rel in HOST_ONLY or rules(rel)) if os.path.basename(root) == "flowimg" else rules
+        _package_folder(root, root, os.path.basename(root), "", found, excluded)
         _PACKAGES[package_dir] = found
     out.entries.update((f"{target}/{name}", entry) for name, entry in _PACKAGES[package_dir].items())
 
