@@ -142,12 +142,13 @@ class Docker(Storage):
 
     def _find_workdir(self) -> str:
         from ..image.spec import check_destination
-        from ..image.workdir import final_stage
 
         destinations = [check_destination(d, s) for s, d in self.files.items()]
         destinations += [check_destination(self.path, "path")] if self.path else []
         if all(d.startswith("/") for d in destinations):
             return "/"
+        from ..image.workdir import final_stage
+
         lines: List[str] = []
         if self.dockerfile:
             lines = _read_text(self.dockerfile, "dockerfile").splitlines()
