@@ -437,6 +437,11 @@ def test_the_next_build_of_a_command_line_asks_the_registry_at_once(cli, tmp_pat
     (flowimg_home / "cache" / "builds" / record).write_text("{damaged")
     script.write_text(script.read_text().replace("print('edited', data)", "print('edited again', data)"))
     assert "pushed" in cli("build", "-p", str(script)).stderr
+    # `plan` asks at start too (what is under the tag, the base), and opens no upload session.
+    plans = [cli("plan", "-p", str(script)).stdout for _ in range(2)]
+    assert len(os.listdir(cache_path("builds"))) == 2
+    assert plans[0] == plans[1] and "# layer code: " in plans[1] and " present" in plans[1]
+    assert uploads_in(plain_registry, "moved") == []
 
 
 def test_early_answers_serve_only_the_target_they_were_asked_of(tmp_path, base_in_registry, plain_registry,

@@ -7,6 +7,7 @@ typer CLI, so help and usage errors stay typer's. A test holds the table below e
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from .errors import FlowimgError
@@ -100,11 +101,16 @@ def main() -> None:
             finally:
                 prestart.discard()
                 head_start.discard()
-        if lean is not None:
-            from . import build_commands
+        if lean is not None:  # plan
+            from .image import head_start, prestart
 
-            command, kwargs = lean
-            return guarded(lambda: getattr(build_commands, command)(**kwargs), lambda: False)
+            head_start.start(prestart.command_key(sys.argv[1:], os.getcwd()), sessions=False)
+            try:
+                from .build_commands import plan
+
+                return guarded(lambda: plan(**lean[1]), lambda: False)
+            finally:
+                head_start.discard()
         from . import help_pages
 
         if help_pages.is_request(sys.argv[1:]):

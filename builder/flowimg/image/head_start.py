@@ -1,4 +1,4 @@
-"""A registry build's first round trips, started as soon as `flowimg build` starts.
+"""A registry build's first round trips, started as soon as `flowimg build` (or `plan`) starts.
 
 Before it can upload, a build asks what is under the tag, resolves the base tag and opens upload sessions;
 those waited for the flow script to load, and their answers then held up the upload. The target and base
@@ -32,8 +32,9 @@ def target_of(host: str, insecure: Sequence[str], repository: str, tag: str, bas
     return {"host": host, "insecure": sorted(insecure), "repository": repository, "tag": tag, "base_image": base_image}
 
 
-def start(key: str) -> None:
-    """Ask the registry the last push of this command line pushed to, if there was one."""
+def start(key: str, sessions: bool = True) -> None:
+    """Ask the registry the last push (or plan) of this command line went to, if there was one; `sessions`
+    opens upload sessions too (a plan uploads nothing)."""
     global _key, _started
     _key = key
     found = read_cached(_record_path(key))
@@ -53,7 +54,8 @@ def start(key: str) -> None:
     except (FlowimgError, ValueError, KeyError, TypeError, AttributeError):
         return  # a damaged record: the build asks for itself
     client = target.fork()
-    _started = (last, in_background(lambda: client.find_manifest(repository, tag)), open_sessions(target, repository))
+    _started = (last, in_background(lambda: client.find_manifest(repository, tag)),
+                open_sessions(target, repository) if sessions else [])
 
 
 def take(target: Dict[str, Any], credentials: Any) -> Optional[Tuple[Callable[[], Any], List[Session]]]:

@@ -726,9 +726,15 @@ def plan_layers(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
     options = options or BuildOptions()
     base, target, repository, tag = _registries(spec, options, insecure)
     under_tag = None
-    if target is not None:  # asked while the image is assembled
-        client = target.fork()
-        under_tag = in_background(lambda: client.find_manifest(repository, tag))
+    asked = head_start.target_of(target.host, insecure, repository, tag, spec.base_image) if target else {}
+    if target is not None:  # asked while the image is assembled, or even before (image/head_start.py)
+        early = head_start.take(asked, options.credentials)
+        if early is not None:
+            under_tag = early[0]
+        else:
+            client = target.fork()
+            under_tag = in_background(lambda: client.find_manifest(repository, tag))
+        head_start.remember(asked, options.credentials)
     assembly = _assemble(spec, options, packages, base)
     current = under_tag() if under_tag is not None else None
     steps = blob_steps(assembly, target, repository, known=_referenced_blobs(current)) if target else []
@@ -750,7 +756,9 @@ def why_changed(assembly: Assembly, target: Registry, repository: str,
         old_layers = {layer["digest"] for layer in old.get("layers", [])}
         if all(layer.digest in old_layers for layer in assembly.images[0].layers):
             return {}
-        config = json.loads(target.get_blob(repository, old["config"]["digest"]))
+        config_digest = old["config"]["digest"]
+        config = json.loads(_by_digest(os.path.join(_cache_dir(), "manifests"), config_digest,
+                                       lambda: target.get_blob(repository, config_digest)))
     except (FlowimgError, KeyError, IndexError, ValueError):
         return {}
     from ..manifest import MANIFEST_LABEL
