@@ -265,6 +265,10 @@ def test_the_next_build_of_a_command_line_checks_with_an_interpreter_started_wit
     assert digest in warm.stdout
     assert list(temp.iterdir()) == []
     assert str(temp) not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    edit(script, "print('edited again', data)", "print('to the engine', data)")
+    forced = cli("build", "-p", str(script), env={**env, "FLOWIMG_HEALTHCHECK": "engine"}).stderr
+    assert "(in the engine: FLOWIMG_HEALTHCHECK=engine)" in forced and list(temp.iterdir()) == []
+    digest = manifest_of(REGISTRY, image_name)[2]
 
     # A failure found by the started interpreter is the same one line, and the tag stays.
     edit(script, "import Docker\n", "import Docker\nimport yaml\n")

@@ -113,12 +113,23 @@ def start(argv: Sequence[str]) -> str:
     global _key, _started
     _key = command_key(argv, os.getcwd())
     found = read_cached(_record_path(_key))
-    if found is not None:
+    if found is not None and _checks_here():
         try:
             _started = _spawn(json.loads(found))
         except (ValueError, KeyError, TypeError, OSError):
             _started = None  # a damaged record or a missing interpreter: the check starts afresh
     return _key
+
+
+def _checks_here() -> bool:
+    """False when FLOWIMG_HEALTHCHECK sends every check to the engine (or is wrong: the build says so)."""
+    from ..errors import FlowimgError
+    from .healthcheck import healthcheck_mode
+
+    try:
+        return healthcheck_mode() != "engine"
+    except FlowimgError:
+        return False
 
 
 def _spawn(settings: Dict[str, Any]) -> Started:
