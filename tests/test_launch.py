@@ -134,3 +134,12 @@ def test_a_changed_source_is_a_new_page(tmp_path, monkeypatch):
     (tmp_path / "pkg" / "cli.py").write_text("HELP = 'three'\n")  # file times can be coarser than the test
     assert help_pages._key(["--help"], "flowimg") != before
     assert help_pages._key(["build", "--help"], "flowimg") != help_pages._key(["--help"], "flowimg")
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path):
+    """`flowimg ... | head`: the pipe's writer stops with 141 (as one killed by SIGPIPE), no error, no traceback."""
+    for _ in range(2):  # typer's page, then the kept one
+        process = subprocess.Popen([FLOWIMG, "runs", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env={**os.environ, "FLOWIMG_HOME": str(tmp_path / "home")})
+        process.stdout.close()  # gone before the command writes a byte
+        assert process.stderr.read() == b"" and process.wait(timeout=60) == 141

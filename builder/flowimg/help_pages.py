@@ -101,8 +101,8 @@ def print_and_keep(argv: List[str], prog: str, run: Callable[[], None]) -> None:
     finally:
         sys.stdout = real
         page = caught.getvalue()
-        real.write(page)
-        real.flush()
         if code in (0, None) and page:
             key = _key(argv, prog)
             write_cached(_path(key), (key + "\n" + page).encode("utf-8"))
+        real.write(page)
+        real.flush()

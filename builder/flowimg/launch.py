@@ -72,11 +72,44 @@ def guarded(call: Callable[[], Any], debug: Callable[[], bool]) -> None:
     except KeyboardInterrupt:
         warn("Interrupted")
         sys.exit(130)
+    except BrokenPipeError as exc:
+        if not _stdout_gone():
+            _unexpected(exc, debug)
+        sys.exit(141)  # the reader left (`flowimg plan | head`): stop quietly, as a pipe's writer does
     except Exception as exc:  # the unexpected
-        if debug():
-            _traceback()
-        warn(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        sys.exit(1)
+        _unexpected(exc, debug)
+
+
+def _unexpected(exc: Exception, debug: Callable[[], bool]) -> None:
+    from .build_commands import warn
+
+    if debug():
+        _traceback()
+    warn(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+    sys.exit(1)
+
+
+def _stdout_gone() -> bool:
+    """True when standard output is a pipe whose reader has left; it then points at /dev/null, so that
+    the interpreter's last flush at exit does not fail again."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        if not any(event & select.POLLERR for _, event in poller.poll(0)):
+            return False
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        return True
+    except (AttributeError, OSError, ValueError):  # no real file behind stdout
+        return False
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _traceback() -> None:
@@ -116,12 +149,11 @@ def main() -> None:
         if help_pages.is_request(sys.argv[1:]):
             page = help_pages.cached(sys.argv[1:], sys.argv[0])
             if page is not None:
-                sys.stdout.write(page)
-                return None
+                return guarded(lambda: _print(page), lambda: False)
             from . import cli
 
-            return help_pages.print_and_keep(sys.argv[1:], sys.argv[0],
-                                             lambda: guarded(cli.app, lambda: bool(cli._state["debug"])))
+            return guarded(lambda: help_pages.print_and_keep(sys.argv[1:], sys.argv[0], cli.app),
+                           lambda: bool(cli._state["debug"]))
         from . import cli
 
         guarded(cli.app, lambda: bool(cli._state["debug"]))

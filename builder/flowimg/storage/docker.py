@@ -281,6 +281,12 @@ class Docker(Storage):
     def plan(self) -> Optional[Dict[str, Any]]:
         spec = self.image_spec()
         choice = self._choice(spec)
+        layers = None
+        if choice.builder == "registry":  # its registry round trips go while the Dockerfile and context are made
+            from ..image.registry_builder import in_background, plan_layers
+
+            options, packages, insecure = self.build_options, runtime_packages(spec), self.insecure_registries
+            layers = in_background(lambda: plan_layers(spec, options, packages, insecure))
         engine_builder = self._docker_builder() if choice.builder == "docker" else None
         spec, dockerfile, context = self.render(spec, buildkit=bool(engine_builder and engine_builder.cli))
         planned = {"image": spec.image_ref, "dockerfile": dockerfile, "context": list(context.names),
@@ -288,10 +294,8 @@ class Docker(Storage):
                    "ignore_patterns": list(context.patterns), "flows": dict(sorted(self.flows.items())),
                    "note": self.workdir_note, "builder": choice.builder, "builder_reason": choice.reason,
                    "engine_builder": engine_builder and engine_builder.reason}
-        if choice.builder == "registry":
-            from ..image.registry_builder import plan_layers
-
-            planned.update(plan_layers(spec, self.build_options, runtime_packages(spec), self.insecure_registries))
+        if layers is not None:
+            planned.update(layers())
         return planned
 
     def build(self, push: bool = True, log: Log = _quiet) -> None:
