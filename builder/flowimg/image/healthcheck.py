@@ -24,6 +24,7 @@ from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_LABEL, dumps, loads
 from ..record import Record
 from . import prestart
+from .prestart import MODE_ENV
 from .layers import DEPS_DIR, RUNTIME_LIB, Layer
 from .spec import covered_by_files
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from .registry_builder import PlatformImage
     from .spec import ImageSpec
 
-MODE_ENV = "FLOWIMG_HEALTHCHECK"
 MODES = ("auto", "engine")
 CHECK_TIMEOUT = 600.0  # seconds, for loading every flow once
 UNUSED_FOR = 14 * 24 * 3600.0  # seconds an unpacked layer stays in the cache unused
