@@ -5,7 +5,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Any, Optional
 
 
 def flowimg_home() -> str:
@@ -23,6 +23,15 @@ def read_cached(path: str) -> Optional[bytes]:
             return fh.read()
     except OSError:
         return None
+
+
+def keep_json(path: str, value: Any) -> None:
+    """`value` as JSON at `path`, written only when it differs from what is there: a warm run writes nothing."""
+    import json
+
+    text = json.dumps(value, sort_keys=True).encode()
+    if read_cached(path) != text:
+        write_cached(path, text)
 
 
 def write_cached(path: str, data: bytes) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from ..home import cache_path, read_cached, write_cached
+from ..home import cache_path, keep_json, read_cached
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,12 +73,8 @@ def take(target: Dict[str, Any], credentials: Any) -> Optional[Tuple[Callable[[]
 
 def remember(target: Dict[str, Any], credentials: Any) -> None:
     """The target of a push, for the next run of this command line (not one that sent its own credentials)."""
-    if _key is None or credentials is not None:
-        return
-    path = _record_path(_key)
-    text = json.dumps(target, sort_keys=True).encode()
-    if read_cached(path) != text:
-        write_cached(path, text)
+    if _key is not None and credentials is None:
+        keep_json(_record_path(_key), target)
 
 
 def discard() -> None:

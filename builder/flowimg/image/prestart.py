@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..home import cache_path, read_cached, write_cached
+from ..home import cache_path, keep_json, read_cached
 from ..manifest import MANIFEST_PATH
 
 TYPE_CHECKING = False
@@ -171,12 +171,8 @@ def take(settings: Dict[str, Any]) -> Optional[Started]:
 
 def remember(settings: Dict[str, Any]) -> None:
     """Settings for the next run of this command line (only a command line `start` saw is remembered)."""
-    if _key is None:
-        return
-    path = _record_path(_key)
-    text = json.dumps(settings, sort_keys=True).encode()
-    if read_cached(path) != text:
-        write_cached(path, text)
+    if _key is not None:
+        keep_json(_record_path(_key), settings)
 
 
 def discard() -> None:
