@@ -21,7 +21,7 @@ import time
 
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
-from ..manifest import MANIFEST_LABEL, dumps, loads
+from ..manifest import MANIFEST_LABEL, MANIFEST_PATH, dumps, loads
 from ..record import Record
 from . import prestart
 from .prestart import MODE_ENV
@@ -298,22 +298,22 @@ def run_fast_check(check: FastCheck, spec: ImageSpec, image: PlatformImage, log:
     settings = prestart.settings_for(check.interpreter, check.python_path, _image_env(config),
                                      (config.get("config") or {}).get("WorkingDir") or "/")
     started = prestart.take(settings)
-    root = started.root if started is not None else os.path.realpath(tempfile.mkdtemp(prefix="flowimg-check-"))
+    root = os.path.realpath(tempfile.mkdtemp(prefix="flowimg-check-"))
     try:
         try:
             unpack_layer(code.blob, root)
         except FlowimgError as exc:
             raise FlowimgError(f"health check failed here (the tag was not moved): the code layer: {exc}; check "
                                "the files mapping") from None
-        manifest_path = prestart.manifest_in(root)
+        manifest_path = os.path.join(root, *MANIFEST_PATH.strip("/").split("/"))
         with open(manifest_path, "w", encoding="utf-8") as fh:
             fh.write(dumps(rooted_manifest(loads(spec.manifest_text, spec.image_ref), root)))
-        workdir = prestart.workdir_in(root, settings["workdir"])
+        workdir = os.path.join(root, settings["workdir"].lstrip("/"))
         if not os.path.lexists(workdir):  # the image's WORKDIR, empty here but first on sys.path all the same
             os.makedirs(workdir)
         cwd = workdir if os.path.isdir(workdir) else root
         try:
-            answer = started.run(cwd, CHECK_TIMEOUT) if started is not None else None
+            answer = started.run(cwd, manifest_path, CHECK_TIMEOUT) if started is not None else None
             if answer is None:
                 env = dict(settings["env"], FLOWIMG_MANIFEST=manifest_path)
                 result = subprocess.run([check.interpreter, "-I", "-S", "-c", _BOOT, cwd, *check.python_path],

@@ -4,8 +4,8 @@ A check here (image/healthcheck.py) spends most of its time starting Python and 
 loading the flows. The same build command is run again and again after task edits, so the settings of its
 last check here (interpreter, the image's packages, env and WORKDIR) are remembered per command line, and
 the next run of that command line starts that interpreter at once: it imports while this process loads
-the flow script and assembles the image, then waits. When the check comes, a matching interpreter only
-loads the flows. Anything that differs (interpreter, packages, env, WORKDIR, or a name in WORKDIR that
+the flow script and assembles the image, then waits for the folder the code layer is unpacked in. When
+the check comes, a matching interpreter only loads the flows. Anything that differs (interpreter, packages, env, WORKDIR, or a name in WORKDIR that
 would shadow a module it already imported) ends it unused and the check starts afresh, so the outcome is
 always that of a fresh check.
 """
@@ -15,16 +15,16 @@ import json
 import os
 
 from ..home import cache_path, keep_json, read_cached
-from ..manifest import MANIFEST_PATH
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, IO, Optional, Sequence, Tuple
     import subprocess
 
-# Imports what a flow script built with Docker storage imports, says which top-level modules it holds, waits for
-# "go", then runs the check as image/healthcheck.py's _BOOT does.
-_BOOT = ("import os, sys\n"
+# Imports what a flow script built with Docker storage imports and says which top-level modules it holds. Then
+# "go" brings the folder the code layer is unpacked in: the check runs there as image/healthcheck.py's _BOOT
+# runs it, with the WORKDIR first on sys.path and the manifest it names.
+_BOOT = ("import json, os, sys\n"
          "sys.path[:] = sys.argv[1:] + [p for p in sys.path if p]\n"
          "del sys.argv[1:]\n"
          "import importlib.util, inspect\n"
@@ -32,8 +32,12 @@ _BOOT = ("import os, sys\n"
          "import flowimg.engine.state, flowimg.tasks.core.function, flowimg.triggers, flowimg.utilities.tasks\n"
          "from flowimg.runtime import main\n"
          "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), flush=True)\n"
-         "if sys.stdin.readline().strip() != 'go':\n"
+         "go = sys.stdin.readline()\n"
+         "if not go.startswith('go '):\n"
          "    os._exit(0)\n"
+         "cwd, os.environ['FLOWIMG_MANIFEST'] = json.loads(go[3:])\n"
+         "os.chdir(cwd)\n"
+         "sys.path.insert(0, cwd)\n"
          "importlib.invalidate_caches()\n"
          "code = main(['--check'])\n"
          "sys.stdout.flush(), sys.stderr.flush()\n"
@@ -57,19 +61,19 @@ def _record_path(key: str) -> str:
 
 
 class Started:
-    """A check interpreter importing, then waiting in its own folder for the code layer and "go"."""
+    """A check interpreter importing, then waiting for "go" and the folder of the code it checks."""
 
-    def __init__(self, settings: Dict[str, Any], root: str, cwd: str, process: "subprocess.Popen[str]") -> None:
-        self.settings, self.root, self.cwd, self.process = settings, root, cwd, process
+    def __init__(self, settings: Dict[str, Any], process: "subprocess.Popen[str]") -> None:
+        self.settings, self.process = settings, process
 
-    def run(self, cwd: str, timeout: float) -> Optional[Tuple[int, str, str]]:
-        """(exit code, stdout, stderr) of the check, or None when this interpreter cannot give a fresh
+    def run(self, cwd: str, manifest: str, timeout: float) -> Optional[Tuple[int, str, str]]:
+        """(exit code, stdout, stderr) of the check in `cwd`, or None when this interpreter cannot give a fresh
         check's answer: it failed to start, or `cwd` holds a name that would shadow a module it imported."""
         assert self.process.stdout is not None and self.process.stdin is not None
         loaded = set(self.process.stdout.readline().split())
         if not loaded or loaded & _top_level_names(cwd):
             return None
-        self.process.stdin.write("go\n")
+        self.process.stdin.write("go " + json.dumps([cwd, manifest]) + "\n")
         self.process.stdin.flush()
         stdout, stderr = self.process.communicate(timeout=timeout)
         return self.process.returncode, stdout, stderr
@@ -84,13 +88,6 @@ class Started:
                 self.process.wait()
         for stream in (self.process.stdout, self.process.stderr, self.process.stdin):
             _quietly(stream)
-        _remove(self.root)
-
-
-def _remove(folder: str) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _quietly(stream: Optional[IO[str]]) -> None:
@@ -131,28 +128,11 @@ def _checks_here() -> bool:
 
 def _spawn(settings: Dict[str, Any]) -> Started:
     import subprocess
-    import tempfile
 
-    root = os.path.realpath(tempfile.mkdtemp(prefix="flowimg-check-"))
-    try:
-        cwd = workdir_in(root, settings["workdir"])
-        os.makedirs(cwd, exist_ok=True)
-        env = dict(settings["env"], FLOWIMG_MANIFEST=manifest_in(root))
-        process = subprocess.Popen([settings["interpreter"], "-I", "-S", "-c", _BOOT, cwd, *settings["python_path"]],
-                                   cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
-    except BaseException:
-        _remove(root)
-        raise
-    return Started(settings, root, cwd, process)
-
-
-def workdir_in(root: str, workdir: str) -> str:
-    return os.path.join(root, workdir.lstrip("/"))
-
-
-def manifest_in(root: str) -> str:
-    return os.path.join(root, *MANIFEST_PATH.strip("/").split("/"))
+    process = subprocess.Popen([settings["interpreter"], "-I", "-S", "-c", _BOOT, *settings["python_path"]],
+                               cwd="/", env=dict(settings["env"]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    return Started(settings, process)
 
 
 def settings_for(interpreter: str, python_path: Sequence[str], env: Dict[str, str], workdir: str) -> Dict[str, Any]:
