@@ -467,3 +467,24 @@ def test_early_answers_serve_only_the_target_they_were_asked_of(tmp_path, base_i
     head_start._unused.extend(sessions)
     head_start.discard()
     assert uploads_in(plain_registry, "asked") == []
+
+
+def test_a_remembered_registry_that_no_longer_answers_does_not_hold_up_the_build(cli, tmp_path, base_in_registry,
+                                                                                 image_name, flowimg_home):
+    import time
+
+    from flowimg.home import cache_path
+    from flowimg.image import head_start, prestart
+    from hostile_servers import SilentServer
+
+    script = write_flow(tmp_path / "flows", image_name, base_in_registry, extra=", ignore_healthchecks=True")
+    with SilentServer() as silent:  # accepts connections and never answers
+        key = prestart.command_key(["build", "-p", str(script)], str(tmp_path))
+        os.makedirs(cache_path("builds"), exist_ok=True)
+        with open(head_start._record_path(key), "w") as fh:
+            json.dump(head_start.target_of(f"127.0.0.1:{silent.port}", [], "gone", "latest", base_in_registry), fh)
+        started = time.monotonic()
+        built = cli("build", "-p", str(script))
+        took = time.monotonic() - started
+    assert "pushed" in built.stderr and manifest_of(REGISTRY, image_name)[2] in built.stdout
+    assert took < 30, f"the build waited {took:.0f} s for a registry it did not push to"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from .registry_builder import Session
 
+CANCEL_WAIT = 2.0  # seconds
 _key: Optional[str] = None
 _started: Optional[Tuple[Dict[str, Any], Callable[[], Any], List[Session]]] = None
 _unused: List[Session] = []
@@ -78,13 +79,18 @@ def remember(target: Dict[str, Any], credentials: Any) -> None:
 
 
 def discard() -> None:
-    """Cancel the sessions no push used."""
+    """Cancel the sessions no push used, waiting CANCEL_WAIT at most: a remembered registry that no longer
+    answers must not hold up the end of a build that went elsewhere (it forgets the uploads on its own)."""
     global _started
     if _started is not None:
         _unused.extend(_started[2])
         _started = None
     if _unused:
+        import threading
+
         from .registry_builder import close_sessions
 
-        close_sessions(_unused)
+        cancelling = threading.Thread(target=close_sessions, args=(list(_unused),), daemon=True)
+        cancelling.start()
+        cancelling.join(CANCEL_WAIT)
         del _unused[:]
