@@ -9,7 +9,6 @@ imported that a run does not use, so a container starts fast on any Python base 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -109,6 +108,8 @@ def load(name: str, storage_data: Optional[Dict[str, Any]], manifest: Optional[D
 
 def check_pickle(path: str, recorded: str) -> None:
     """The pickle must be the one the manifest describes, not one another flow or a later edit left."""
+    import hashlib  # read in chunks of any size: OpenSSL's speed
+
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:

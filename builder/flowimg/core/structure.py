@@ -7,8 +7,9 @@ edges, order-only edges, a schedule) only appears when a flow uses it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
+
+from ..digests import sha256_hex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def flow_structure(flow: Any) -> Dict[str, Any]:
 
 def structure_hash(structure: Dict[str, Any]) -> str:
     text = json.dumps(structure, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_hex(text.encode())
 
 
 def _edge_words(edge: tuple) -> str:

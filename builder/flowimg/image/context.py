@@ -10,10 +10,10 @@ that stay inside the folder are kept as links, and links leaving it, dangling li
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 
+from ..digests import sha256
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_PATH
@@ -245,6 +245,8 @@ class _HashingWriter:
     """A sink for the gzip stream: hashes every chunk and passes it on to `out`, if any."""
 
     def __init__(self, out: Optional[IO[bytes]]) -> None:
+        import hashlib  # a whole context streams through: OpenSSL's speed
+
         self.out, self.sha = out, hashlib.sha256()
 
     def write(self, chunk: bytes) -> int:
@@ -323,7 +325,7 @@ def build_context(spec: ImageSpec, dockerfile: str, runtime_packages: List[str],
 
 def _digest_cache(entries: Dict[str, Entry]) -> Optional[str]:
     """The cache file for these entries, keyed by what each is (files by size, mtime and inode)."""
-    key = hashlib.sha256(str(FIXED_MTIME).encode())
+    key = sha256(str(FIXED_MTIME).encode())
     try:
         for name, entry in sorted(entries.items()):
             key.update(f"\0{name}\0{entry.kind}\0{entry.target}\0{entry.executable}\0".encode())
@@ -331,7 +333,7 @@ def _digest_cache(entries: Dict[str, Entry]) -> Optional[str]:
                 st = os.stat(entry.path)
                 key.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode())
             elif entry.kind == "blob":
-                key.update(hashlib.sha256(entry.data).digest())
+                key.update(sha256(entry.data).digest())
     except OSError:
         return None  # write_tar reports the file that vanished
     return cache_path("contexts", key.hexdigest())

@@ -8,7 +8,6 @@ script from the base image, another platform or Python) is checked in the engine
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -19,6 +18,7 @@ import sys
 import tempfile
 import time
 
+from ..digests import sha256_hex
 from ..errors import FlowimgError
 from ..home import cache_path, read_cached, write_cached
 from ..manifest import MANIFEST_LABEL, MANIFEST_PATH, dumps, loads
@@ -90,7 +90,7 @@ def environment_fingerprint(image: PlatformImage) -> str:
         "config": config,
     }
     text = json.dumps(environment, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(text).hexdigest()
+    return "sha256:" + sha256_hex(text)
 
 
 class Passed(Record):

@@ -7,12 +7,12 @@ out like the docker builder's: dependencies, then the runtime at /opt/flowimg/li
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import sys
 from datetime import datetime, timezone
 
+from ..digests import sha256, sha256_hex
 from ..errors import FlowimgError
 from ..home import read_cached, write_cached
 from ..manifest import MANIFEST_PATH
@@ -68,7 +68,7 @@ class Layer(Record):
         assert self.path is not None
         with open(self.path, "rb") as fh:
             data = fh.read()
-        if "sha256:" + hashlib.sha256(data).hexdigest() != self.digest:
+        if "sha256:" + sha256_hex(data) != self.digest:
             raise FlowimgError(f"the layer cache file {self.path} is damaged; delete it and build again")
         return data
 
@@ -90,8 +90,8 @@ def make_layer(role: str, entries: Dict[str, Entry], created_by: str, inputs: Se
     write_tar(entries, parts.append, mtime=source_date_epoch())
     raw = b"".join(parts)
     packed = tarball.gzip(raw, tarball.LAYER_OS)
-    return Layer(role=role, digest="sha256:" + hashlib.sha256(packed).hexdigest(), size=len(packed),
-                 diff_id="sha256:" + hashlib.sha256(raw).hexdigest(), created_by=created_by, inputs=tuple(inputs),
+    return Layer(role=role, digest="sha256:" + sha256_hex(packed), size=len(packed),
+                 diff_id="sha256:" + sha256_hex(raw), created_by=created_by, inputs=tuple(inputs),
                  data=packed)
 
 
@@ -123,7 +123,7 @@ def _stat_key(entries: Dict[str, Entry]) -> str:
     """Names, sizes and modification times: enough to find the content key computed last time.
 
     The stats are those the package walk took, so no file is stat'ed twice."""
-    key = hashlib.sha256(str(source_date_epoch()).encode())
+    key = sha256(str(source_date_epoch()).encode())
     for name, entry in sorted(entries.items()):
         key.update(f"{name}\0{entry.kind}".encode())
         if entry.kind == "file":
@@ -133,12 +133,12 @@ def _stat_key(entries: Dict[str, Entry]) -> str:
 
 
 def _content_key(entries: Dict[str, Entry]) -> str:
-    key = hashlib.sha256(str(source_date_epoch()).encode())
+    key = sha256(str(source_date_epoch()).encode())
     for name, entry in sorted(entries.items()):
         key.update(name.encode() + b"\0")
         if entry.kind == "file":
             with open(entry.path, "rb") as fh:
-                key.update(hashlib.sha256(fh.read()).digest())
+                key.update(sha256(fh.read()).digest())
     return key.hexdigest()
 
 
@@ -185,12 +185,12 @@ def pip_platforms(platform: str) -> List[str]:
 def _wheels_fingerprint(wheelhouse: Optional[str]) -> str:
     if not wheelhouse:
         return "index"
-    digest = hashlib.sha256()
+    digest = sha256()
     for name in sorted(os.listdir(wheelhouse)):
         path = os.path.join(wheelhouse, name)
         if os.path.isfile(path):
             with open(path, "rb") as fh:
-                digest.update(name.encode() + b"\0" + hashlib.sha256(fh.read()).digest())
+                digest.update(name.encode() + b"\0" + sha256(fh.read()).digest())
     return digest.hexdigest()
 
 
@@ -200,7 +200,7 @@ def dependency_layer(spec: ImageSpec, platform: str, python_version: str, cache_
     Cached by its inputs (requirements, wheel bytes, platform, Python), so a code edit never runs pip.
     Console scripts (bin/) are left out: their shebangs would name this machine's interpreter.
     """
-    key = hashlib.sha256("\0".join([*spec.python_dependencies, _wheels_fingerprint(spec.wheelhouse), platform,
+    key = sha256("\0".join([*spec.python_dependencies, _wheels_fingerprint(spec.wheelhouse), platform,
                                     python_version, str(source_date_epoch())]).encode()).hexdigest()
     inputs = (*spec.python_dependencies, f"wheels {key[:12]}", platform, f"python {python_version}")
     created_by = f"pip install --target {DEPS_DIR} " + " ".join(spec.python_dependencies)

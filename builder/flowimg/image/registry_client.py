@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import ipaddress
 import json
 import os
 import time
 import urllib.parse
 
+from ..digests import sha256_hex
 from ..errors import FlowimgError
 from ..record import Record
 from .http1 import Connection, Disconnected, Timeout
@@ -51,7 +51,7 @@ class Credentials(Record):
 
 
 def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + sha256_hex(data)
 
 
 def is_loopback(host: str) -> bool:

@@ -1,11 +1,11 @@
 """Spec -> Dockerfile text. Pure: the same spec always renders the same text."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 
+from ..digests import sha256_hex
 from ..errors import FlowimgError
 from .quoting import docker_quoted, shell_quoted
 from .spec import ImageSpec
@@ -82,7 +82,7 @@ def render_dockerfile(spec: ImageSpec, template: Optional[str] = None, buildkit:
 
 def _cached_render(template: Optional[str], values: Dict[str, Any]) -> str:
     with open(os.path.join(templates_dir(), "Dockerfile.j2"), "rb") as fh:
-        key = hashlib.sha256(fh.read() + json.dumps([template, values], sort_keys=True).encode()).hexdigest()
+        key = sha256_hex(fh.read() + json.dumps([template, values], sort_keys=True).encode())
     from ..home import cache_path, read_cached, write_cached
 
     cached = cache_path("dockerfiles", key)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import hashlib
 
+from ..digests import sha256_hex
 from ..errors import FlowimgError
 from ..flow import Flow
 
@@ -121,4 +121,4 @@ class Storage(ABC):
 
 
 def script_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_hex(text.encode("utf-8"))

@@ -1,12 +1,12 @@
 """Flows baked into a Docker image, as scripts at `path` or as pickles; built, checked and pushed."""
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import re
 import sys
 
+from ..digests import sha256, sha256_hex
 from ..errors import FlowimgError
 from ..flow import Flow
 from ..loading import check_flow_name, flow_from_bytes, flow_to_bytes, load_script, pick_flow
@@ -229,7 +229,7 @@ class Docker(Storage):
                 if local is not None:
                     sha = script_sha256(_read_text(local, "flow script"))
             else:
-                sha = hashlib.sha256(self._pickles[name]).hexdigest()
+                sha = sha256_hex(self._pickles[name])
             entries.append(flow_entry(
                 name=name, path=location, stored_as_script=self.stored_as_script, storage=storage,
                 structure=flow.structure(), structure_hash=flow.structure_hash(), script_sha256=sha,
@@ -462,7 +462,7 @@ def _read_text(path: str, what: str) -> str:
 
 def content_digest(path: str, what: str) -> str:
     """sha256 over a file's bytes, or over a folder's sorted relative names and file bytes."""
-    digest = hashlib.sha256()
+    digest = sha256()
     if os.path.isfile(path):
         digest.update(_read_bytes(path, what))
         return "sha256:" + digest.hexdigest()
@@ -473,7 +473,7 @@ def content_digest(path: str, what: str) -> str:
         for name in sorted(files):
             full = os.path.join(root, name)
             digest.update(os.path.relpath(full, path).encode("utf-8", "surrogateescape") + b"\0")
-            digest.update(hashlib.sha256(_read_bytes(full, what)).digest())
+            digest.update(sha256(_read_bytes(full, what)).digest())
     return "sha256:" + digest.hexdigest()
 
 
