@@ -383,7 +383,8 @@ def test_a_missing_wheel_for_one_platform_is_one_line(cli, tmp_path, multi_platf
 
 def test_a_warm_rebuild_imports_nothing_it_does_not_need(tmp_path, base_in_registry, image_name):
     """No typer, jinja2, docker-py (requests, urllib3), rich or pydantic, and no http.client, socket (plain HTTP
-    runs on _socket), dataclasses (flowimg/record.py says why), typing, tarfile, gzip or hashlib, on the push path."""
+    runs on _socket), dataclasses (flowimg/record.py says why), typing, tarfile, gzip, hashlib or inspect, on the
+    push path."""
     import subprocess
     import sys
 
@@ -391,7 +392,7 @@ def test_a_warm_rebuild_imports_nothing_it_does_not_need(tmp_path, base_in_regis
     probe = ("import sys\nsys.argv = ['flowimg', 'build', '-p', sys.argv[1]]\nfrom flowimg.launch import main\n"
              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
              "print(sorted(m for m in ('typer', 'jinja2', 'docker', 'requests', 'urllib3', 'rich', 'pydantic', 'http.client',"
-             " 'socket', 'dataclasses', 'typing', 'tarfile', 'gzip', 'hashlib')"
+             " 'socket', 'dataclasses', 'typing', 'tarfile', 'gzip', 'hashlib', 'inspect')"
              " if m in sys.modules))\n")
     original = script.read_text()
     for round_no in (1, 2):  # the second is the warm one: base and runtime from the caches

@@ -281,9 +281,9 @@ def test_the_next_build_of_a_command_line_checks_with_an_interpreter_started_wit
     # check fails as the image would (its python puts WORKDIR first on sys.path).
     edit(script, "import yaml\n", "")
     cli("build", "-p", str(script), env=env)
-    shadow = tmp_path / "flows" / "inspect.py"
+    shadow = tmp_path / "flows" / "json.py"
     shadow.write_text("raise RuntimeError('a shadowed stdlib module')\n")
-    edit(script, "files={", f"files={{{str(shadow)!r}: '/inspect.py', ")
+    edit(script, "files={", f"files={{{str(shadow)!r}: '/json.py', ")
     shadowed = cli("build", "-p", str(script), ok=False, env=env)
     assert "a shadowed stdlib module" in one_line_error(shadowed) and started_note not in shadowed.stderr
     assert list(temp.iterdir()) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy as _copy
 import datetime
 
+from .call_shape import CallShape, call_shape
 from ..utilities.context import context
 from ..errors import FlowimgError
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 NO_DEFAULT = object()
 RESERVED_ARGS = ("upstream_tasks", "mapped", "task_args", "flow")
 _signatures: Dict[Any, Any] = {}
+_shapes: Dict[Any, Optional[CallShape]] = {}
 
 
 class TaskDefinitionError(FlowimgError, ValueError):
@@ -40,18 +42,32 @@ def run_signature(task: "Task") -> Any:
     return found
 
 
-def _check_run_signature(task: "Task") -> None:
-    import inspect
+def run_shape(task: "Task") -> Optional[CallShape]:
+    """The `run` parameters from its code object when it is a plain function (see core/call_shape.py)."""
+    run = task.run
+    key = getattr(run, "__func__", run)
+    if key not in _shapes:
+        _shapes[key] = call_shape(run)
+    return _shapes[key]
 
-    for param in run_signature(task).parameters.values():
-        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+
+def _check_run_signature(task: "Task") -> None:
+    shape = run_shape(task)
+    if shape is not None:
+        params = [(name, name == shape.var_positional) for name in shape.names]
+    else:
+        import inspect
+
+        params = [(p.name, p.kind is inspect.Parameter.VAR_POSITIONAL) for p in run_signature(task).parameters.values()]
+    for name, var_positional in params:
+        if var_positional:
             raise TaskDefinitionError(
-                f"task '{task.name}' takes *{param.name}; tasks get arguments by name, so list them "
+                f"task '{task.name}' takes *{name}; tasks get arguments by name, so list them "
                 "explicitly or take one list argument"
             )
-        if param.name in RESERVED_ARGS:
+        if name in RESERVED_ARGS:
             raise TaskDefinitionError(
-                f"task '{task.name}' has an argument named '{param.name}', which tasks reserve; rename it"
+                f"task '{task.name}' has an argument named '{name}', which tasks reserve; rename it"
             )
 
 
@@ -173,12 +189,16 @@ class Task:
 
     def bind(self, *args: Any, mapped: bool = False, upstream_tasks: Optional[Iterable[Any]] = None,
              flow: Any = None, **kwargs: Any) -> "Task":
-        signature = run_signature(self)
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TaskTypeError(f"task '{self.name}' was called with wrong arguments: {exc}") from None
-        names = list(signature.parameters)
+        shape = run_shape(self)
+        if shape is not None and shape.binds(len(args), kwargs):
+            names = list(shape.names)
+        else:  # inspect decides, and words the error
+            signature = run_signature(self)
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TaskTypeError(f"task '{self.name}' was called with wrong arguments: {exc}") from None
+            names = list(signature.parameters)
         positions = {names[i]: i for i in range(len(args))}
         callargs = {names[i]: arg for i, arg in enumerate(args)}
         callargs.update(kwargs)
@@ -345,8 +365,9 @@ class Task:
 
 def _nout_from_annotation(task: Task) -> Optional[int]:
     """`-> Tuple[int, str]` means two outputs, as in Prefect."""
+    shape = run_shape(task)
     try:
-        annotation = run_signature(task).return_annotation
+        annotation = shape.return_annotation if shape is not None else run_signature(task).return_annotation
     except (TypeError, ValueError):
         return None
     args = getattr(annotation, "__args__", None)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 _BOOT = ("import json, os, sys\n"
          "sys.path[:] = sys.argv[1:] + [p for p in sys.path if p]\n"
          "del sys.argv[1:]\n"
-         "import importlib.util, inspect\n"
+         "import importlib.util\n"
          "import flowimg.core.flow, flowimg.core.task, flowimg.loading, flowimg.storage.docker\n"
          "import flowimg.engine.state, flowimg.tasks.core.function, flowimg.triggers, flowimg.utilities.tasks\n"
          "from flowimg.runtime import main\n"

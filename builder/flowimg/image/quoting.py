@@ -7,8 +7,6 @@ nothing else (checked against a real engine, see tests/test_quoting_e2e.py).
 """
 from __future__ import annotations
 
-import shlex
-
 from ..errors import NotRepresentable
 
 _LINE_BREAKS = ("\n", "\r", "\0")
@@ -33,4 +31,6 @@ def docker_quoted(value: str, what: str = "Dockerfile value") -> str:
 
 def shell_quoted(value: str, what: str = "RUN argument") -> str:
     """One word for a shell-form RUN: Docker passes RUN text to /bin/sh untouched."""
+    import shlex  # only RUN steps need it, and a rendered Dockerfile is usually read from the cache
+
     return shlex.quote(_one_line(value, what))
