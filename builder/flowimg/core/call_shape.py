@@ -50,7 +50,7 @@ def call_shape(fn: Any) -> Optional[CallShape]:
     if type(fn) is not types.FunctionType or hasattr(fn, "__wrapped__") or hasattr(fn, "__signature__"):
         return None
     code = fn.__code__
-    if code.co_posonlyargcount or code.co_argcount < drop:
+    if getattr(code, "co_posonlyargcount", 0) or code.co_argcount < drop:  # the attribute is 3.8+
         return None
     names, count, kw_count = code.co_varnames, code.co_argcount, code.co_kwonlyargcount
     positional = names[drop:count]
