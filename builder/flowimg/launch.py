@@ -121,28 +121,21 @@ def _traceback() -> None:
 def main() -> None:
     try:
         lean = lean_command(sys.argv[1:])
-        if lean is not None and lean[0] == "build":
+        if lean is not None:
             from .image import head_start, prestart
 
-            # While the flows load, the health check's interpreter imports and the registry is asked.
-            key = prestart.start(sys.argv[1:])
-            head_start.start(key)
+            # While the flows load, the registry is asked and a build's health check interpreter imports.
+            command, kwargs = lean
+            key = prestart.command_key(sys.argv[1:], os.getcwd())
+            if command == "build":
+                prestart.start(key)
+            head_start.start(key, sessions=command == "build")
             try:
-                from .build_commands import build
+                from . import build_commands
 
-                return guarded(lambda: build(**lean[1]), lambda: False)
+                return guarded(lambda: getattr(build_commands, command)(**kwargs), lambda: False)
             finally:
                 prestart.discard()
-                head_start.discard()
-        if lean is not None:  # plan
-            from .image import head_start, prestart
-
-            head_start.start(prestart.command_key(sys.argv[1:], os.getcwd()), sessions=False)
-            try:
-                from .build_commands import plan
-
-                return guarded(lambda: plan(**lean[1]), lambda: False)
-            finally:
                 head_start.discard()
         from . import help_pages
 

@@ -171,6 +171,7 @@ def add_source(source: str, name: str, out: Collected) -> None:
 # The parts of flowimg only this machine runs, left out of the runtime an image holds: building, checking and
 # pushing images, the CLI, registration, the backend, agents, targets and deployments. An image loads and
 # runs flows; tests/test_runtime_layer.py holds every module it keeps importable without these.
+_FLOWIMG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this package's own folder
 HOST_ONLY = frozenset([
     "agent.py", "backend", "build_commands.py", "building.py", "cli.py", "collect.py", "deploy", "help_pages.py",
     "launch.py", "registration.py", "run_record.py", "running.py", "runs_view.py", "scheduling.py", "targets",
@@ -189,7 +190,7 @@ def package_sources(package_dir: str, target: str, out: Collected) -> None:
         found: Dict[str, Entry] = {}
         root = package_dir.rstrip("/")
         rules = excluder(DEFAULT_RULES)
-        excluded = (lambda rel: rel in HOST_ONLY or rules(rel)) if os.path.basename(root) == "flowimg" else rules
+        excluded = (lambda rel: rel in HOST_ONLY or rules(rel)) if os.path.abspath(root) == _FLOWIMG else rules
         _package_folder(root, root, os.path.basename(root), "", found, excluded)
         _PACKAGES[package_dir] = found
     out.entries.update((f"{target}/{name}", entry) for name, entry in _PACKAGES[package_dir].items())

@@ -39,14 +39,10 @@ MODES = ("auto", "engine")
 CHECK_TIMEOUT = 600.0  # seconds, for loading every flow once
 UNUSED_FOR = 14 * 24 * 3600.0  # seconds an unpacked layer stays in the cache unused
 # What the image runs (`python3 -m flowimg.runtime --check`), with sys.path as the image has it.
-# It ends with os._exit: only loaded, nothing to clean up, and tearing down the modules took longer than the check.
 _BOOT = ("import os, sys\n"
          "sys.path[:] = sys.argv[1:] + [p for p in sys.path if p]\n"
          "del sys.argv[1:]\n"
-         "from flowimg.runtime import main\n"
-         "code = main(['--check'])\n"
-         "sys.stdout.flush(), sys.stderr.flush()\n"
-         "os._exit(code or 0)\n")
+         "from flowimg.runtime import main\n" + prestart.RUN_CHECK)
 
 
 def healthcheck_mode() -> str:

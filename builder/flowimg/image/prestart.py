@@ -5,9 +5,9 @@ loading the flows. The same build command is run again and again after task edit
 last check here (interpreter, the image's packages, env and WORKDIR) are remembered per command line, and
 the next run of that command line starts that interpreter at once: it imports while this process loads
 the flow script and assembles the image, then waits for the folder the code layer is unpacked in. When
-the check comes, a matching interpreter only loads the flows. Anything that differs (interpreter, packages, env, WORKDIR, or a name in WORKDIR that
-would shadow a module it already imported) ends it unused and the check starts afresh, so the outcome is
-always that of a fresh check.
+the check comes, a matching interpreter only loads the flows. Anything that differs (interpreter, packages,
+env, WORKDIR, or a name in WORKDIR that would shadow a module it already imported) ends it unused and the
+check starts afresh, so the outcome is always that of a fresh check.
 """
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from typing import Any, Dict, IO, Optional, Sequence, Tuple
     import subprocess
 
+# The end of every check script: os._exit once the output is flushed, as a check only loaded flows and tearing
+# its modules down took longer than the check.
+RUN_CHECK = ("code = main(['--check'])\n"
+             "sys.stdout.flush(), sys.stderr.flush()\n"
+             "os._exit(code or 0)\n")
 # Imports what a flow script built with Docker storage imports and says which top-level modules it holds. Then
 # "go" brings the folder the code layer is unpacked in: the check runs there as image/healthcheck.py's _BOOT
 # runs it, with the WORKDIR first on sys.path and the manifest it names.
@@ -38,10 +43,7 @@ _BOOT = ("import json, os, sys\n"
          "cwd, os.environ['FLOWIMG_MANIFEST'] = json.loads(go[3:])\n"
          "os.chdir(cwd)\n"
          "sys.path.insert(0, cwd)\n"
-         "importlib.invalidate_caches()\n"
-         "code = main(['--check'])\n"
-         "sys.stdout.flush(), sys.stderr.flush()\n"
-         "os._exit(code or 0)\n")
+         "importlib.invalidate_caches()\n" + RUN_CHECK)
 
 MODE_ENV = "FLOWIMG_HEALTHCHECK"  # where checks run: auto (here when only the code changed) or engine
 _key: Optional[str] = None
@@ -107,18 +109,16 @@ def _top_level_names(folder: str) -> set:
     return {name.split(".", 1)[0] for name in names if "." not in name or name.endswith((".py", ".pyc", ".so"))}
 
 
-def start(argv: Sequence[str]) -> str:
-    """Start the interpreter the last run of this command line checked with, if it ran a check here;
-    returns the command line's key."""
+def start(key: str) -> None:
+    """Start the interpreter the last run of this command line (`command_key`) checked with, if it checked here."""
     global _key, _started
-    _key = command_key(argv, os.getcwd())
-    found = read_cached(_record_path(_key))
+    _key = key
+    found = read_cached(_record_path(key))
     if found is not None and _checks_here():
         try:
             _started = _spawn(json.loads(found))
         except (ValueError, KeyError, TypeError, OSError):
             _started = None  # a damaged record or a missing interpreter: the check starts afresh
-    return _key
 
 
 def _checks_here() -> bool:

@@ -387,6 +387,18 @@ if TYPE_CHECKING:
     Session = Callable[[], Tuple[Registry, str]]  # waits for an upload session opened ahead: (client, location)
 
 
+def _ask_target(target: Registry, repository: str, tag: str, asked: Dict[str, Any], credentials: Any,
+                sessions: bool) -> Tuple[Callable[[], Any], List[Session]]:
+    """(what is under the tag, upload sessions if `sessions`): as the executable asked them at start
+    (image/head_start.py), or asked now."""
+    early = head_start.take(asked, credentials)
+    if early is not None:
+        return early
+    client = target.fork()
+    return (in_background(lambda: client.find_manifest(repository, tag)),
+            open_sessions(target, repository) if sessions else [])
+
+
 def open_sessions(target: Registry, repository: str, count: int = 2) -> List[Session]:
     """Upload sessions opened while the image is assembled: a POST needs no digest, so a task edit's
     code and config then go up in one round trip of time each instead of two."""
@@ -577,13 +589,7 @@ def build_image(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
     sessions: List[Session] = []
     pushed_to = head_start.target_of(target.host, insecure, repository, tag, spec.base_image) if target else {}
     if push and target is not None:  # asked, and sessions opened, while the image is assembled
-        early = head_start.take(pushed_to, options.credentials)
-        if early is not None:
-            under_tag, sessions = early
-        else:
-            client = target.fork()
-            under_tag = in_background(lambda: client.find_manifest(repository, tag))
-            sessions = open_sessions(target, repository)
+        under_tag, sessions = _ask_target(target, repository, tag, pushed_to, options.credentials, sessions=True)
     assembly = _assemble(spec, options, packages, base)
     log(f"Assembled {spec.image_ref} ({', '.join(i.platform for i in assembly.images)}): {assembly.digest}")
     pushed = None
@@ -726,14 +732,9 @@ def plan_layers(spec: ImageSpec, options: Optional[BuildOptions], packages: Sequ
     options = options or BuildOptions()
     base, target, repository, tag = _registries(spec, options, insecure)
     under_tag = None
-    asked = head_start.target_of(target.host, insecure, repository, tag, spec.base_image) if target else {}
-    if target is not None:  # asked while the image is assembled, or even before (image/head_start.py)
-        early = head_start.take(asked, options.credentials)
-        if early is not None:
-            under_tag = early[0]
-        else:
-            client = target.fork()
-            under_tag = in_background(lambda: client.find_manifest(repository, tag))
+    if target is not None:  # asked while the image is assembled
+        asked = head_start.target_of(target.host, insecure, repository, tag, spec.base_image)
+        under_tag = _ask_target(target, repository, tag, asked, options.credentials, sessions=False)[0]
         head_start.remember(asked, options.credentials)
     assembly = _assemble(spec, options, packages, base)
     current = under_tag() if under_tag is not None else None
